@@ -1,0 +1,44 @@
+from django.contrib import admin
+
+from .models import Assignment, Export, GoldLabel, Label, LabelHistory, ReviewedLabel
+
+
+class LabelHistoryInline(admin.TabularInline):
+    model = LabelHistory
+    extra = 0
+    readonly_fields = ("edited_by", "category", "valence", "arousal", "flags", "edited_at")
+    can_delete = False
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ("id", "segment", "annotator", "category", "valence", "arousal", "seconds_spent", "updated_at")
+    list_filter = ("category", "annotator")
+    inlines = [LabelHistoryInline]
+
+
+@admin.register(LabelHistory)
+class LabelHistoryAdmin(admin.ModelAdmin):
+    list_display = ("id", "label", "edited_by", "category", "valence", "arousal", "edited_at")
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ("id", "segment", "annotator", "status", "created_at", "expires_at")
+    list_filter = ("status",)
+
+
+@admin.register(ReviewedLabel)
+class ReviewedLabelAdmin(admin.ModelAdmin):
+    list_display = ("id", "segment", "reviewer", "category", "valence", "arousal", "updated_at")
+
+
+@admin.register(GoldLabel)
+class GoldLabelAdmin(admin.ModelAdmin):
+    list_display = ("id", "segment", "category", "valence", "arousal")
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "progress", "size_bytes", "created_by", "created_at")
+    list_filter = ("status",)

@@ -1,0 +1,130 @@
+"""Human labels (kept apart from model prelabels), assignments, reviews, exports."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from inference.models import va_constraints
+from labelstudio_emo.emotions import EMOTION_CHOICES, EMOTIONS
+
+FLAG_CHOICES = [
+    ("not_speaker", "not the speaker"),
+    ("several_speakers", "several speakers"),
+    ("no_face", "no face"),
+    ("bad_audio", "bad audio"),
+    ("unsure", "unsure"),
+]
+FLAGS = tuple(f for f, _ in FLAG_CHOICES)
+
+
+def category_constraint(prefix: str):
+    return models.CheckConstraint(condition=Q(category__in=EMOTIONS), name=f"{prefix}_category_valid")
+
+
+class Label(models.Model):
+    segment = models.ForeignKey("clips.Segment", related_name="labels", on_delete=models.CASCADE)
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="labels", on_delete=models.CASCADE)
+    category = models.CharField(max_length=16, choices=EMOTION_CHOICES)
+    valence = models.FloatField()
+    arousal = models.FloatField()
+    flags = models.JSONField(default=list, blank=True)
+    seconds_spent = models.FloatField(default=0.0)
+    prelabel_shown = models.ForeignKey("inference.Prelabel", null=True, blank=True, on_delete=models.SET_NULL,
+                                       help_text="the prelabel the annotator saw (anchoring studies)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "annotator"], name="label_unique_per_annotator"),
+            category_constraint("label"),
+            *va_constraints("label"),
+        ]
+
+
+class LabelHistory(models.Model):
+    """Every version of a label, written on each create and edit."""
+
+    label = models.ForeignKey(Label, related_name="history", on_delete=models.CASCADE)
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    category = models.CharField(max_length=16, choices=EMOTION_CHOICES)
+    valence = models.FloatField()
+    arousal = models.FloatField()
+    flags = models.JSONField(default=list, blank=True)
+    edited_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-edited_at"]
+
+
+class Assignment(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DONE = "done"
+        SKIPPED = "skipped"
+        EXPIRED = "expired"
+
+    segment = models.ForeignKey("clips.Segment", related_name="assignments", on_delete=models.CASCADE)
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="assignments", on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # nobody is given the same segment twice
+            models.UniqueConstraint(fields=["segment", "annotator"], name="assignment_unique_per_annotator"),
+        ]
+
+
+class ReviewedLabel(models.Model):
+    """The reviewer's final word on a segment, overriding the majority."""
+
+    segment = models.OneToOneField("clips.Segment", related_name="review", on_delete=models.CASCADE)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    category = models.CharField(max_length=16, choices=EMOTION_CHOICES)
+    valence = models.FloatField()
+    arousal = models.FloatField()
+    note = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [category_constraint("review"), *va_constraints("review")]
+
+
+class GoldLabel(models.Model):
+    """A segment with a known answer, mixed into queues to measure annotators."""
+
+    segment = models.OneToOneField("clips.Segment", related_name="gold", on_delete=models.CASCADE)
+    category = models.CharField(max_length=16, choices=EMOTION_CHOICES)
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [category_constraint("gold")]
+
+
+class Export(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    params = models.JSONField(default=dict, blank=True)
+    file = models.FileField(upload_to="exports/", max_length=500, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

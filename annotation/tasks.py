@@ -1,0 +1,1 @@
+"""Celery tasks of the annotation app (exports run on the `io` queue)."""

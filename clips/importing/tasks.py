@@ -1,0 +1,1 @@
+"""Celery tasks (thin: they call services and pipeline functions)."""

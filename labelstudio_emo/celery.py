@@ -1,0 +1,26 @@
+"""Celery app: two queues, `io` (downloads, ffmpeg, zips) and `gpu` (model work).
+
+Routing is by task name so a lab can run io workers on storage machines and
+gpu workers on GPU machines with `-Q io` / `-Q gpu`.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelstudio_emo.settings")
+
+app = Celery("labelstudio_emo")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("io"), Queue("gpu"))
+# Model work goes to `gpu`; everything else (downloads, ffmpeg, exports) to `io`.
+# Tasks declare their queue by name prefix, e.g. "gpu.faces" or "io.download".
+app.conf.task_routes = {"gpu.*": {"queue": "gpu"}, "io.*": {"queue": "io"}}
+app.autodiscover_tasks()
+
+
+@app.task(name="io.ping")
+def ping(value: str = "pong") -> str:
+    """Round-trip check used by tests and the health page."""
+    return value

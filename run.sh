@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Start labelstudio_emo: web server + Celery worker (queues io and gpu).
+# Idempotent: installs what is missing, then serves http://127.0.0.1:${PORT:-8000}.
+set -euo pipefail
+cd "$(dirname "$0")"
+./scripts/bootstrap.sh
+PORT=${PORT:-8000}
+HOST=${HOST:-127.0.0.1}
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo "stopping..." >&2
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+.venv/bin/celery -A labelstudio_emo worker -Q io,gpu --concurrency "${WORKER_CONCURRENCY:-2}" \
+  --loglevel INFO --hostname "worker@%h" &
+pids+=($!)
+.venv/bin/gunicorn labelstudio_emo.wsgi:application --bind "$HOST:$PORT" \
+  --workers "${WEB_WORKERS:-2}" --threads 4 --timeout 120 --access-logfile - &
+pids+=($!)
+echo "labelstudio_emo is running on http://$HOST:$PORT  (Ctrl-C stops web server and worker)" >&2
+wait -n "${pids[@]}"
