@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends]
 
 
 def _settings_in_subprocess(env_overrides: dict, expr: str) -> str:
