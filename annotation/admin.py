@@ -42,3 +42,8 @@ class GoldLabelAdmin(admin.ModelAdmin):
 class ExportAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "progress", "size_bytes", "created_by", "created_at")
     list_filter = ("status",)
+    # Exports are immutable records of what was released: viewable here, never edited.
+    readonly_fields = [f.name for f in Export._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # made on the Exports page / API / export_corpus, which build them

@@ -1,1 +1,12 @@
 """Celery tasks of the annotation app (exports run on the `io` queue)."""
+
+from celery import shared_task
+
+
+@shared_task(name="io.build_export")
+def build_export_task(export_id: int) -> dict:
+    """Build one export; the Export row records progress, result or the reason it failed."""
+    from annotation.export import build_export
+
+    export = build_export(export_id)
+    return {"id": export.id, "status": export.status, "error": export.error}

@@ -102,6 +102,7 @@ class FaceTrack(models.Model):
     end = models.FloatField()
     boxes = models.JSONField(default=list, help_text="[[t, top, right, bottom, left], ...]")
     encoding = models.JSONField(null=True, blank=True, help_text="mean 128-d encoding")
+    mouth = models.JSONField(default=list, blank=True, help_text="[[t, lip opening / eye distance], ...]")
 
     class Meta:
         ordering = ["video", "start"]

@@ -177,6 +177,8 @@ INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")  # auto | cpu | c
 ANNOTATION_LABELS_PER_SEGMENT = env.int("ANNOTATION_LABELS_PER_SEGMENT", default=3)
 ANNOTATION_ASSIGNMENT_MINUTES = env.int("ANNOTATION_ASSIGNMENT_MINUTES", default=15)
 ANNOTATION_HIDE_PRELABELS = env.bool("ANNOTATION_HIDE_PRELABELS", default=False)
+ANNOTATION_GOLD_EVERY = env.int("ANNOTATION_GOLD_EVERY", default=10)  # every n-th assignment is gold; 0 = never
+ANNOTATION_QUEUE_ORDER = env.str("ANNOTATION_QUEUE_ORDER", default="entropy")  # entropy | disagreement
 
 # --- Production hardening (README "Production") ---------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_PROXY", default=False) else None

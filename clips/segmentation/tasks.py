@@ -1,1 +1,96 @@
-"""Celery tasks (thin: they call services and pipeline functions)."""
+"""Celery tasks of segmentation (thin: each runs one pipeline stage).
+
+The chain is io (audio, scenes, audio clips) and gpu (faces, speakers, face
+crops) work, ending with the teacher's "gpu.prelabel_video" sent by name.
+Every task skips work whose stage is already finished, so a redelivered
+message or a re-sent chain resumes instead of redoing.
+"""
+
+from celery import chain, shared_task
+
+from clips import pipeline
+from clips.models import Video
+
+PRELABEL_TASK = "gpu.prelabel_video"
+
+
+def _pending(video_id: int, stage: str) -> bool:
+    video = Video.objects.filter(pk=video_id).only("stage").first()
+    return video is not None and stage in pipeline.remaining_stages(video)
+
+
+def _stage(video_id: int, stage: str) -> int:
+    if _pending(video_id, stage):
+        pipeline.run_stage(video_id, stage)
+    return video_id
+
+
+@shared_task(name="io.segment_audio")
+def segment_audio(video_id: int) -> int:
+    return _stage(video_id, "audio")
+
+
+@shared_task(name="io.detect_scenes")
+def detect_scenes(video_id: int) -> int:
+    return _stage(video_id, "scenes")
+
+
+@shared_task(name="gpu.track_faces")
+def track_faces(video_id: int) -> int:
+    return _stage(video_id, "faces")
+
+
+@shared_task(name="gpu.find_speakers")
+def find_speakers(video_id: int) -> int:
+    return _stage(video_id, "speakers")
+
+
+@shared_task(name="io.cut_segment_audio")
+def cut_segment_audio(video_id: int) -> int:
+    if _pending(video_id, "segments"):
+        try:
+            pipeline.cut_segment_audio(video_id)
+        except Exception as exc:
+            pipeline.fail(video_id, f"Segmentation failed cutting audio clips: {pipeline._reason(exc)}")
+            raise
+    return video_id
+
+
+@shared_task(name="gpu.face_crops")
+def face_crops(video_id: int) -> int:
+    """Crops finish the 'segments' stage; then the video waits for its prelabels."""
+    _stage_crops(video_id)
+    return video_id
+
+
+def _stage_crops(video_id: int) -> None:
+    if _pending(video_id, "segments"):
+        try:
+            pipeline.make_segment_crops(video_id)
+        except Exception as exc:
+            pipeline.fail(video_id, f"Segmentation failed making face crops: {pipeline._reason(exc)}")
+            raise
+    Video.objects.filter(pk=video_id, stage="segments").update(
+        status=Video.Status.PRELABELLING, progress=pipeline.PRELABEL_START)
+
+
+def segmentation_chain(video_id: int):
+    from labelstudio_emo.celery import app
+    if app.conf.task_always_eager:
+        app.loader.import_default_modules()  # eager runs resolve the by-name task locally
+    return chain(
+        segment_audio.si(video_id),
+        detect_scenes.si(video_id),
+        track_faces.si(video_id),
+        find_speakers.si(video_id),
+        cut_segment_audio.si(video_id),
+        face_crops.si(video_id),
+        app.signature(PRELABEL_TASK, args=(video_id,), immutable=True),
+    )
+
+
+def enqueue_segmentation(video_id: int):
+    """Send the chain; returns the AsyncResult of its last task."""
+    Video.objects.filter(pk=video_id).exclude(status=Video.Status.SEGMENTING).update(
+        status=Video.Status.SEGMENTING, error="")
+    return segmentation_chain(video_id).apply_async()

@@ -1,1 +1,45 @@
 """Celery tasks (thin: they call services and pipeline functions)."""
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="gpu.train_student", acks_late=False, ignore_result=True)
+def train_student_task(run_id: int) -> None:
+    """Train one student run (a queued TrainingRun) in this worker."""
+    from .services import run_training
+
+    from celery import current_task
+    worker = getattr(current_task.request, "hostname", None) if current_task else None
+    run_training(run_id, worker=worker)
+
+
+@shared_task(name="gpu.student_prelabel_missing", ignore_result=True)
+def student_prelabel_missing_task() -> int:
+    """Prelabel existing segments with the (newly) active student."""
+    from .prelabel import prelabel_missing
+
+    return prelabel_missing()
+
+
+@worker_ready.connect
+def fail_runs_left_running(sender=None, **kwargs):
+    """A worker that starts cannot be training anything yet: runs it left
+    'running' died with its previous life (killed, OOM, machine restart)."""
+    from .services import fail_orphaned_runs
+
+    queues = set()
+    try:
+        queues = {q.name for q in sender.app.amqp.queues.consume_from.values()}
+    except Exception:  # noqa: BLE001 - older/other consumers: assume it may train
+        queues = {"gpu"}
+    if queues and "gpu" not in queues:
+        return  # an io-only worker never trains
+    hostname = getattr(sender, "hostname", None)
+    count = fail_orphaned_runs(worker=hostname)
+    if count:
+        log.warning("marked %d training run(s) failed: worker stopped mid-run", count)

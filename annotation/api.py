@@ -1,0 +1,119 @@
+"""REST endpoints of the annotation workspace (thin: validation in serializers,
+rules in queue/services, reads in selectors)."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelstudio_emo.permissions import IsAnnotator, IsStaff
+
+from . import queue, selectors, services
+from .agreement import agreement_report
+from .serializers import (AgreementSerializer, AssignmentSerializer, LabelSerializer, RecentLabelSerializer,
+                          SkipSerializer, assignment_payload, label_payload, segment_payload)
+
+
+def _parse_ids(raw: str, limit: int = 5) -> list[int]:
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ValidationError({"exclude": "exclude must be comma-separated assignment ids."})
+    return ids[:limit]
+
+
+class QueueNextView(APIView):
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(
+        operation_id="queue_next",
+        summary="The caller's next segment to label",
+        description="Returns an assignment the caller already holds (oldest first) or reserves a new one: "
+                    "the most uncertain teacher prelabel first, balanced across predicted classes, each "
+                    "segment given to K different annotators at most, never twice to the same person. "
+                    "Pass `exclude` (the assignment on screen) to preload the one after it.",
+        parameters=[OpenApiParameter("exclude", str, description="comma-separated assignment ids to skip "
+                                                                 "(the one currently shown)")],
+        responses={200: AssignmentSerializer, 204: OpenApiResponse(description="nothing left to label")})
+    def get(self, request):
+        exclude = _parse_ids(request.query_params.get("exclude", ""))
+        assignment = queue.next_assignment(request.user, exclude=exclude)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(assignment_payload(assignment, done_today=selectors.labels_done_today(request.user)))
+
+
+class AssignmentSkipView(APIView):
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(operation_id="assignment_skip", summary="Skip an assignment (its place goes back to the pool)",
+                   request=None, responses={200: SkipSerializer})
+    def post(self, request, pk: int):
+        try:
+            assignment = services.skip_assignment(request.user, pk)
+        except services.AnnotationError as error:
+            raise ValidationError({error.field: error.message})
+        return Response({"id": assignment.pk, "status": assignment.status})
+
+
+class LabelsView(APIView):
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(
+        operation_id="labels_mine",
+        summary="The caller's labels, last made first (U in the page walks back through them)",
+        parameters=[OpenApiParameter("offset", int, description="0 = the last label made"),
+                    OpenApiParameter("limit", int, description="at most 50")],
+        responses={200: RecentLabelSerializer(many=True)})
+    def get(self, request):
+        try:
+            offset = max(0, int(request.query_params.get("offset", 0)))
+            limit = min(50, max(1, int(request.query_params.get("limit", 1))))
+        except ValueError:
+            raise ValidationError({"offset": "offset and limit must be integers."})
+        labels = selectors.recent_labels(request.user)[offset:offset + limit]
+        out = []
+        for label in labels:
+            assignment = selectors.assignment_for_label(label)
+            out.append({"label": label_payload(label), "assignment": assignment.pk if assignment else None,
+                        "segment": segment_payload(label.segment)})
+        return Response(out)
+
+    @extend_schema(
+        operation_id="labels_save",
+        summary="Create or update the caller's label for a segment (idempotent)",
+        description="One label per annotator and segment: sending the same request twice (double "
+                    "submit, retry) returns the same label and creates nothing; a change updates it and "
+                    "is kept in the label's history. 201 when created, 200 otherwise.",
+        request=LabelSerializer,
+        responses={201: LabelSerializer, 200: LabelSerializer,
+                   400: OpenApiResponse(description="bad category / V-A / flags, expired, skipped or "
+                                                    "someone else's assignment")},
+        examples=[OpenApiExample("label", request_only=True, value={
+            "assignment": 12, "category": "happy", "valence": 0.6, "arousal": 0.3,
+            "flags": ["unsure"], "seconds_spent": 4.2})])
+    def post(self, request):
+        serializer = LabelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            values = services.LabelValues(data["category"], data["valence"], data["arousal"],
+                                          list(data.get("flags") or []), data.get("seconds_spent") or 0.0)
+            result = services.save_label(request.user, values, assignment_id=data.get("assignment"),
+                                         segment_id=data.get("segment"))
+        except services.AnnotationError as error:
+            raise ValidationError({error.field: [error.message]})
+        return Response(label_payload(result.label, result.created, result.changed),
+                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class AgreementView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(operation_id="agreement", summary="Inter-rater agreement and annotator figures (staff)",
+                   responses={200: AgreementSerializer})
+    def get(self, request):
+        report = agreement_report(selectors.agreement_rows()).as_dict()
+        report["queue"] = selectors.queue_overview()
+        return Response(report)

@@ -1,0 +1,175 @@
+"""Read-only queries of the annotation app (HackSoft "selectors").
+
+Which prelabel an annotator is shown, what they did today, which segments
+need a reviewer, and the flat rows the agreement maths runs on.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.utils import timezone
+
+from clips.models import Segment
+from inference.models import ModelVersion, Prelabel
+
+from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
+
+
+# --- prelabels ---------------------------------------------------------------
+
+def prelabel_order():
+    """Active teacher first, then the newest prelabel (a student's for off-screen speech)."""
+    active_teacher_first = Case(
+        When(model_version__kind=ModelVersion.Kind.TEACHER, model_version__is_active=True, then=Value(0)),
+        default=Value(1), output_field=IntegerField())
+    return [active_teacher_first, "-created_at", "-id"]
+
+
+def pick_shown(prelabels) -> Prelabel | None:
+    """Python twin of prelabel_order() for a segment's few prelabels."""
+    def rank(p):
+        mv = p.model_version
+        return (0 if (mv.kind == ModelVersion.Kind.TEACHER and mv.is_active) else 1,
+                -p.created_at.timestamp(), -p.pk)
+    return min(prelabels, key=rank, default=None)
+
+
+def prelabel_for(segment_id: int) -> Prelabel | None:
+    """The prelabel an annotator is shown (a segment has one or two: fetch them, choose here)."""
+    return pick_shown(Prelabel.objects.filter(segment_id=segment_id).select_related("model_version")
+                      .only("segment_id", "probs", "category", "confidence", "valence", "arousal", "entropy",
+                            "created_at", "model_version__kind", "model_version__is_active",
+                            "model_version__name", "model_version__version"))
+
+
+def prelabel_subquery(field: str, segment_ref: str = "pk"):
+    """The shown prelabel's `field` for each row of an outer Segment-like queryset."""
+    return Subquery(Prelabel.objects.filter(segment_id=OuterRef(segment_ref))
+                    .order_by(*prelabel_order()).values(field)[:1])
+
+
+def prelabels_hidden() -> bool:
+    return bool(getattr(settings, "ANNOTATION_HIDE_PRELABELS", False))
+
+
+# --- the annotator's own work ----------------------------------------------------
+
+def labels_done_today(user, now: datetime | None = None) -> int:
+    """Labels the user created since local midnight (settings.TIME_ZONE)."""
+    now = timezone.localtime(now or timezone.now())
+    midnight = timezone.make_aware(datetime.combine(now.date(), time.min), now.tzinfo)
+    return Label.objects.filter(annotator=user, created_at__gte=midnight).count()
+
+
+def recent_labels(user):
+    """The user's labels, last created first (U walks back through them)."""
+    return (Label.objects.filter(annotator=user).select_related("segment__video")
+            .order_by("-created_at", "-id"))
+
+
+def assignment_for_label(label: Label) -> Assignment | None:
+    return Assignment.objects.filter(segment_id=label.segment_id, annotator_id=label.annotator_id).first()
+
+
+# --- review ---------------------------------------------------------------------
+
+@dataclass
+class ReviewRow:
+    segment: Segment
+    n_labels: int
+    categories: dict[str, int]
+    majority: str | None
+    vote_share: float | None
+    valence_spread: float
+    arousal_spread: float
+    disagreement: float
+    reviewed: bool
+    gold: bool
+
+
+def _spread(values: list[float]) -> float:
+    return (max(values) - min(values)) if len(values) > 1 else 0.0
+
+
+def review_rows(only_open: bool = False) -> list[ReviewRow]:
+    """Labelled segments, most disputed first.
+
+    Disagreement = share of labels outside the majority category plus half the
+    mean V/A range (both in [0, 1]); a segment everyone agrees on scores 0.
+    """
+    from .aggregate import majority
+
+    segments = (Segment.objects.filter(labels__isnull=False).distinct()
+                .select_related("video", "review", "gold")
+                .prefetch_related(Prefetch("labels", queryset=Label.objects.only(
+                    "segment_id", "category", "valence", "arousal"))))
+    rows = []
+    for segment in segments:
+        labels = list(segment.labels.all())
+        cats: dict[str, int] = {}
+        for label in labels:
+            cats[label.category] = cats.get(label.category, 0) + 1
+        top, count = majority(label.category for label in labels)
+        share = count / len(labels) if labels else None
+        v_spread = _spread([label.valence for label in labels])
+        a_spread = _spread([label.arousal for label in labels])
+        reviewed = hasattr(segment, "review")
+        if only_open and reviewed:
+            continue
+        rows.append(ReviewRow(segment, len(labels), cats, top, share, v_spread, a_spread,
+                              (1 - (share or 1)) + (v_spread + a_spread) / 4, reviewed,
+                              hasattr(segment, "gold")))
+    # Disputed first; among equals, more raters first (their disagreement is better evidence).
+    rows.sort(key=lambda r: (r.reviewed, -round(r.disagreement, 6), -r.n_labels, r.segment.pk))
+    return rows
+
+
+def segment_labels_with_history(segment_id: int) -> list[Label]:
+    return list(Label.objects.filter(segment_id=segment_id).select_related("annotator")
+                .prefetch_related(Prefetch("history", queryset=LabelHistory.objects
+                                           .select_related("edited_by").order_by("-edited_at", "-id")))
+                .order_by("created_at"))
+
+
+# --- agreement inputs -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One human label flattened for the agreement maths (annotator by name)."""
+
+    annotator: str
+    segment_id: int
+    category: str
+    valence: float
+    arousal: float
+    seconds_spent: float
+    shown_category: str | None  # the prelabel the annotator saw, if any
+    teacher_category: str | None  # the segment's current teacher prelabel
+    gold_category: str | None
+    gold_valence: float | None
+    gold_arousal: float | None
+
+
+def agreement_rows() -> list[LabelRow]:
+    rows = (Label.objects
+            .annotate(teacher_category=prelabel_subquery("category", "segment_id"))
+            .values_list("annotator__username", "segment_id", "category", "valence", "arousal",
+                         "seconds_spent", "prelabel_shown__category", "teacher_category",
+                         "segment__gold__category", "segment__gold__valence", "segment__gold__arousal")
+            .order_by("segment_id", "annotator__username"))
+    return [LabelRow(*row) for row in rows]
+
+
+def queue_overview() -> dict:
+    """How far the corpus is: segments by number of labels collected."""
+    k = settings.ANNOTATION_LABELS_PER_SEGMENT
+    per_segment = list(Segment.objects.annotate(n=Count("labels")).values_list("n", flat=True))
+    counts = {"total": len(per_segment), "complete": sum(1 for n in per_segment if n >= k),
+              "started": sum(1 for n in per_segment if n > 0)}
+    counts["reviewed"] = ReviewedLabel.objects.count()
+    counts["gold"] = GoldLabel.objects.count()
+    counts["labels"] = Label.objects.count()
+    counts["k"] = k
+    return counts

@@ -1,0 +1,201 @@
+"""API shapes of the annotation endpoints (also what the OpenAPI schema shows)."""
+
+from django.core.files.storage import default_storage
+from rest_framework import serializers
+
+from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
+
+from .models import FLAGS, Assignment, Label
+from .selectors import prelabel_for, prelabels_hidden
+
+
+def media_url(path: str) -> str | None:
+    return default_storage.url(path) if path else None
+
+
+def segment_media(segment) -> dict:
+    """How the page plays a segment: the source video looped between start and
+    end when the speaker is on screen, else the segment's own WAV clip."""
+    video = segment.video
+    crops = [media_url(p) for p in (segment.face_crops or []) if p]
+    on_screen = bool(video.file and video.has_video and (segment.box or segment.face_track_id))
+    if on_screen or not segment.audio:
+        source = video.file or video.audio
+        return {"kind": "video" if (video.file and video.has_video) else "audio",
+                "url": media_url(source.name) if source else None,
+                "loop_start": segment.start, "loop_end": segment.end,
+                "width": video.width, "height": video.height, "face_crops": crops}
+    return {"kind": "audio", "url": media_url(segment.audio.name), "loop_start": 0.0,
+            "loop_end": segment.end - segment.start, "width": None, "height": None, "face_crops": crops}
+
+
+class MediaSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["video", "audio"], help_text="element to play the segment with")
+    url = serializers.CharField(allow_null=True, help_text="media URL (login required)")
+    loop_start = serializers.FloatField(help_text="seconds into `url` where the loop starts")
+    loop_end = serializers.FloatField(help_text="seconds into `url` where the loop ends")
+    width = serializers.IntegerField(allow_null=True, help_text="source width the box is measured in")
+    height = serializers.IntegerField(allow_null=True)
+    face_crops = serializers.ListField(child=serializers.CharField(), help_text="URLs of 112 px face crops")
+
+
+class PrelabelSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=EMOTIONS)
+    confidence = serializers.FloatField()
+    valence = serializers.FloatField()
+    arousal = serializers.FloatField()
+    probs = serializers.ListField(child=serializers.FloatField(), help_text="7 probabilities, FER2013 order")
+    model = serializers.CharField(help_text="name@version of the model that made it")
+
+
+def prelabel_payload(segment_id: int) -> dict | None:
+    if prelabels_hidden():
+        return None
+    prelabel = prelabel_for(segment_id)
+    if prelabel is None:
+        return None
+    mv = prelabel.model_version
+    return {"category": prelabel.category, "confidence": prelabel.confidence, "valence": prelabel.valence,
+            "arousal": prelabel.arousal, "probs": prelabel.probs, "model": f"{mv.name}@{mv.version}"}
+
+
+class LabelValuesSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=EMOTIONS, error_messages={
+        "invalid_choice": f'"{{input}}" is not one of the 7 categories: {", ".join(EMOTIONS)}.'})
+    valence = serializers.FloatField(min_value=VA_MIN, max_value=VA_MAX, error_messages={
+        "min_value": "valence must be between -1 and 1.", "max_value": "valence must be between -1 and 1."})
+    arousal = serializers.FloatField(min_value=VA_MIN, max_value=VA_MAX, error_messages={
+        "min_value": "arousal must be between -1 and 1.", "max_value": "arousal must be between -1 and 1."})
+    flags = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                  help_text=f"any of: {', '.join(FLAGS)}")
+
+    def validate_flags(self, value):
+        unknown = sorted(set(value) - set(FLAGS))
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown flag(s) {', '.join(unknown)}; allowed: {', '.join(FLAGS)}.")
+        return value
+
+
+class LabelSerializer(LabelValuesSerializer):
+    """Input of POST /api/labels/ and output of the caller's labels."""
+
+    id = serializers.IntegerField(read_only=True)
+    assignment = serializers.IntegerField(required=False, allow_null=True,
+                                          help_text="the assignment labelled (or give `segment`)")
+    segment = serializers.IntegerField(required=False, allow_null=True,
+                                       help_text="the segment labelled, to edit an earlier label")
+    seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0.0,
+                                           help_text="time on this label in the page, seconds")
+    created = serializers.BooleanField(read_only=True, help_text="true when this request made the label")
+    changed = serializers.BooleanField(read_only=True, help_text="false for a repeat of the same values")
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def validate(self, attrs):
+        if attrs.get("assignment") is None and attrs.get("segment") is None:
+            raise serializers.ValidationError({"assignment": "Give the assignment (or the segment) "
+                                                             "this label is for."})
+        return attrs
+
+
+def label_payload(label: Label, created: bool = False, changed: bool = False) -> dict:
+    return {"id": label.pk, "segment": label.segment_id, "category": label.category,
+            "valence": label.valence, "arousal": label.arousal, "flags": list(label.flags),
+            "seconds_spent": label.seconds_spent, "created": created, "changed": changed,
+            "updated_at": label.updated_at}
+
+
+class SegmentPayloadSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    video = serializers.IntegerField()
+    video_title = serializers.CharField()
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    box = serializers.ListField(child=serializers.FloatField(), allow_null=True,
+                                help_text="[top, right, bottom, left] in source pixels, or null")
+    media = MediaSerializer()
+    prelabel = PrelabelSerializer(allow_null=True)
+
+
+def segment_payload(segment) -> dict:
+    return {"id": segment.pk, "video": segment.video_id, "video_title": segment.video.title,
+            "start": segment.start, "end": segment.end, "box": segment.box,
+            "media": segment_media(segment), "prelabel": prelabel_payload(segment.pk)}
+
+
+class AssignmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Assignment.Status.choices)
+    expires_at = serializers.DateTimeField()
+    segment = SegmentPayloadSerializer()
+    label = LabelSerializer(allow_null=True, help_text="the caller's current label (when editing)")
+    done_today = serializers.IntegerField(help_text="labels the caller made today")
+
+
+def assignment_payload(assignment: Assignment, label: Label | None = None, done_today: int = 0) -> dict:
+    return {"id": assignment.pk, "status": assignment.status, "expires_at": assignment.expires_at,
+            "segment": segment_payload(assignment.segment),
+            "label": label_payload(label) if label else None, "done_today": done_today}
+
+
+class RecentLabelSerializer(serializers.Serializer):
+    """One of the caller's earlier labels with what is needed to show and edit it."""
+
+    label = LabelSerializer()
+    assignment = serializers.IntegerField(allow_null=True)
+    segment = SegmentPayloadSerializer()
+
+
+class SkipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class PairCCCSerializer(serializers.Serializer):
+    rater_a = serializers.CharField()
+    rater_b = serializers.CharField()
+    n = serializers.IntegerField()
+    ccc = serializers.FloatField(allow_null=True)
+
+
+class PairwiseCCCSerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True)
+    pairs = PairCCCSerializer(many=True)
+
+
+class RaterSerializer(serializers.Serializer):
+    rater = serializers.CharField()
+    n_labels = serializers.IntegerField()
+    n_shared = serializers.IntegerField()
+    category_agreement = serializers.FloatField(allow_null=True,
+                                                help_text="share of shared items matching the others' majority")
+    valence_ccc = serializers.FloatField(allow_null=True)
+    arousal_ccc = serializers.FloatField(allow_null=True)
+    valence_mae = serializers.FloatField(allow_null=True)
+    arousal_mae = serializers.FloatField(allow_null=True)
+    hours = serializers.FloatField()
+    labels_per_hour = serializers.FloatField(allow_null=True)
+    acceptance_rate = serializers.FloatField(allow_null=True)
+    gold_n = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    gold_valence_mae = serializers.FloatField(allow_null=True)
+    gold_arousal_mae = serializers.FloatField(allow_null=True)
+
+
+class AgreementSerializer(serializers.Serializer):
+    n_labels = serializers.IntegerField()
+    n_items = serializers.IntegerField()
+    n_raters = serializers.IntegerField()
+    alpha_category = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha, nominal")
+    alpha_valence = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha, interval")
+    alpha_arousal = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha, interval")
+    ccc_valence = PairwiseCCCSerializer()
+    ccc_arousal = PairwiseCCCSerializer()
+    raters = RaterSerializer(many=True)
+    classes = serializers.ListField(child=serializers.CharField())
+    teacher_confusion = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
+                                              help_text="rows: teacher prediction, columns: human label")
+    acceptance_rate = serializers.FloatField(allow_null=True,
+                                             help_text="share of labels equal to the prelabel shown")
+    n_with_prelabel = serializers.IntegerField()
+    queue = serializers.DictField(child=serializers.IntegerField())

@@ -1,0 +1,186 @@
+"""Writes of the annotation app (HackSoft "services").
+
+`save_label` is idempotent: one Label per (segment, annotator) whatever
+happens (double Enter, network retry, two tabs); the same values sent again
+change nothing; each real change is kept in LabelHistory.
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clips.models import Segment
+from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
+
+from . import queue
+from .models import FLAGS, Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
+from .selectors import prelabel_for, prelabels_hidden
+
+MAX_SECONDS_PER_LABEL = 3600.0  # a tab left open over lunch is not annotation time
+
+
+class AnnotationError(Exception):
+    """A request the annotation rules refuse; `field` says which input is at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class LabelValues:
+    category: str
+    valence: float
+    arousal: float
+    flags: list[str] = field(default_factory=list)
+    seconds_spent: float = 0.0
+
+    def __post_init__(self):
+        if self.category not in EMOTIONS:
+            raise AnnotationError("category", f"'{self.category}' is not one of the 7 categories: "
+                                              f"{', '.join(EMOTIONS)}.")
+        for name in ("valence", "arousal"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or not VA_MIN <= value <= VA_MAX:
+                raise AnnotationError(name, f"{name} must be a number between {VA_MIN:g} and {VA_MAX:g} "
+                                            f"(got {value!r}).")
+            setattr(self, name, float(value))
+        unknown = [f for f in self.flags if f not in FLAGS]
+        if unknown:
+            raise AnnotationError("flags", f"unknown flag(s) {', '.join(map(str, unknown))}; "
+                                           f"allowed: {', '.join(FLAGS)}.")
+        self.flags = [f for f in FLAGS if f in set(self.flags)]  # canonical order, no duplicates
+        self.seconds_spent = min(max(float(self.seconds_spent or 0.0), 0.0), MAX_SECONDS_PER_LABEL)
+
+    def same_as(self, label) -> bool:
+        return (label.category == self.category and label.valence == self.valence
+                and label.arousal == self.arousal and list(label.flags) == self.flags)
+
+
+@dataclass
+class SaveResult:
+    label: Label
+    created: bool
+    changed: bool
+
+
+def _resolve_assignment(user, assignment_id, now: datetime) -> Assignment:
+    assignment = Assignment.objects.filter(pk=assignment_id).first()
+    if assignment is None or assignment.annotator_id != user.pk:
+        raise AnnotationError("assignment", f"Assignment {assignment_id} does not exist or is someone else's.")
+    if assignment.status == Assignment.Status.SKIPPED:
+        raise AnnotationError("assignment", f"Assignment {assignment_id} was skipped; it cannot be labelled.")
+    labelled = Label.objects.filter(segment_id=assignment.segment_id, annotator=user).exists()
+    if not labelled and not queue.is_live(assignment, now):
+        raise AnnotationError("assignment", f"Assignment {assignment_id} expired at "
+                                            f"{assignment.expires_at:%H:%M:%S} UTC; take the next segment.")
+    return assignment
+
+
+def _resolve_segment(user, segment_id, now: datetime) -> Assignment | None:
+    if not Segment.objects.filter(pk=segment_id).exists():
+        raise AnnotationError("segment", f"Segment {segment_id} does not exist.")
+    if Label.objects.filter(segment_id=segment_id, annotator=user).exists():
+        return Assignment.objects.filter(segment_id=segment_id, annotator=user).first()
+    assignment = Assignment.objects.filter(segment_id=segment_id, annotator=user).first()
+    if assignment is None:
+        raise AnnotationError("segment", f"You have no assignment for segment {segment_id}; "
+                                         f"ask the queue for one (GET /api/queue/next/).")
+    return _resolve_assignment(user, assignment.pk, now)
+
+
+def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None,
+               now: datetime | None = None) -> SaveResult:
+    """Create or update the user's label for the segment of an assignment."""
+    if assignment_id is None and segment_id is None:
+        raise AnnotationError("assignment", "Give the assignment (or the segment) this label is for.")
+    now = now or timezone.now()
+    # Read outside the write transaction: keeps SQLite's write lock short.
+    shown = None
+    if not prelabels_hidden():
+        seg = segment_id if segment_id is not None else (
+            Assignment.objects.filter(pk=assignment_id).values_list("segment_id", flat=True).first())
+        shown = prelabel_for(seg) if seg is not None else None
+    with transaction.atomic():
+        if assignment_id is not None:
+            assignment = _resolve_assignment(user, assignment_id, now)
+            if segment_id is not None and int(segment_id) != assignment.segment_id:
+                raise AnnotationError("segment", f"Assignment {assignment_id} is for segment "
+                                                 f"{assignment.segment_id}, not {segment_id}.")
+            segment_id = assignment.segment_id
+        else:
+            assignment = _resolve_segment(user, segment_id, now)
+        label = Label.objects.select_for_update().filter(segment_id=segment_id, annotator=user).first()
+        created = label is None
+        if created:
+            if shown is not None and shown.segment_id != segment_id:
+                shown = None
+            try:
+                with transaction.atomic():
+                    label = Label.objects.create(
+                        segment_id=segment_id, annotator=user, category=values.category,
+                        valence=values.valence, arousal=values.arousal, flags=values.flags,
+                        seconds_spent=values.seconds_spent, prelabel_shown=shown)
+            except IntegrityError:  # a concurrent duplicate won (PostgreSQL): update that one
+                created = False
+                label = Label.objects.select_for_update().get(segment_id=segment_id, annotator=user)
+        if not created:
+            if values.same_as(label):
+                _finish(assignment, now)
+                return SaveResult(label, created=False, changed=False)
+            label.category, label.valence, label.arousal = values.category, values.valence, values.arousal
+            label.flags = values.flags
+            label.seconds_spent = min(label.seconds_spent + values.seconds_spent, MAX_SECONDS_PER_LABEL * 4)
+            label.save()
+        LabelHistory.objects.create(label=label, edited_by=user, category=label.category,
+                                    valence=label.valence, arousal=label.arousal, flags=label.flags)
+        _finish(assignment, now)
+    return SaveResult(label, created=created, changed=True)
+
+
+def _finish(assignment: Assignment | None, now: datetime) -> None:
+    if assignment is not None and assignment.status != Assignment.Status.DONE:
+        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE, completed_at=now)
+
+
+def skip_assignment(user, assignment_id) -> Assignment:
+    assignment = Assignment.objects.filter(pk=assignment_id, annotator=user).first()
+    if assignment is None:
+        raise AnnotationError("assignment", f"Assignment {assignment_id} does not exist or is someone else's.")
+    if assignment.status == Assignment.Status.DONE:
+        raise AnnotationError("assignment", f"Assignment {assignment_id} is already labelled; edit it instead.")
+    queue.skip(user, assignment)
+    assignment.refresh_from_db()
+    return assignment
+
+
+# --- review -------------------------------------------------------------------
+
+def set_review(reviewer, segment: Segment, values: LabelValues, note: str = "") -> ReviewedLabel:
+    """The reviewer's final label for a segment (overrides the majority in exports)."""
+    review, _ = ReviewedLabel.objects.update_or_create(
+        segment=segment, defaults={"reviewer": reviewer, "category": values.category,
+                                   "valence": values.valence, "arousal": values.arousal, "note": note})
+    return review
+
+
+def clear_review(segment: Segment) -> None:
+    ReviewedLabel.objects.filter(segment=segment).delete()
+
+
+def set_gold(segment: Segment, category: str, valence: float | None = None,
+             arousal: float | None = None) -> GoldLabel:
+    values = LabelValues(category, 0.0 if valence is None else valence, 0.0 if arousal is None else arousal)
+    gold, _ = GoldLabel.objects.update_or_create(
+        segment=segment, defaults={"category": values.category,
+                                   "valence": None if valence is None else values.valence,
+                                   "arousal": None if arousal is None else values.arousal})
+    return gold
+
+
+def clear_gold(segment: Segment) -> None:
+    GoldLabel.objects.filter(segment=segment).delete()

@@ -1,0 +1,117 @@
+"""Segmentation speed: seconds of video processed per wall-clock second (×real
+time) for each stage and in total, plus peak memory.
+
+    .venv/bin/python bench/pipeline.py [VIDEO] [--minutes M]
+
+Without VIDEO it generates a 720p talking-head clip (scikit-image astronaut,
+espeak-ng speech with pauses, 60 s) and, with --minutes, loops it to that
+length (e.g. --minutes 120 for the 2 h memory check). Runs the same pure
+stage functions the Celery workers run (clips.segmentation.*), on this
+machine's CPU (or CUDA dlib when present). Last stdout line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def generated_clip(minutes: float | None) -> Path:
+    from tests.media.talking_face import talking_face
+
+    cache = ROOT / "var" / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    base = cache / "talking_720p_60s.mp4"
+    if not base.exists():
+        text = ("Good evening and welcome. Today we talk about the weather, the markets and the news. "
+                "It has been a long week for everybody. Thank you for joining us tonight. ") * 4
+        print("generating a 60 s 720p talking-head clip ...", file=sys.stderr)
+        talking_face(base, duration=60.0, lead=1.0, text=text, size=(1280, 720), photo_px=560)
+    if not minutes or minutes <= 1:
+        return base
+    looped = cache / f"talking_720p_{minutes:g}min.mp4"
+    if not looped.exists():
+        loops = int(minutes) - 1
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(base), "-c", "copy",
+                        str(looped)], check=True)
+    return looped
+
+
+def peak_mb() -> tuple[float, float]:
+    """Peak resident memory of this process and of the largest child (ffmpeg), MB."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return me, kids
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("video", nargs="?", help="media file (default: generated 720p talking head)")
+    parser.add_argument("--minutes", type=float, help="length of the generated clip (looped)")
+    args = parser.parse_args()
+
+    from clips.media import extract_audio
+    from clips.segmentation.av import cut_wav, probe
+    from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
+    from clips.segmentation.faces import choose_detector, track_faces
+    from clips.segmentation.params import SegmentationParams
+    from clips.segmentation.scenes import detect_scenes
+    from clips.segmentation.segments import make_segments
+    from clips.segmentation.speakers import find_speech_turns
+
+    path = Path(args.video) if args.video else generated_clip(args.minutes)
+    info = probe(path)
+    params = SegmentationParams()
+    duration = info.duration
+    print(f"{path.name}: {duration:.1f} s, {info.width}x{info.height} @ {info.fps:.2f} fps, "
+          f"face detector {choose_detector(params.faces)}, {os.cpu_count()} CPUs", file=sys.stderr)
+
+    times: dict[str, float] = {}
+
+    def timed(name, fn, *a, **kw):
+        start = time.perf_counter()
+        out = fn(*a, **kw)
+        times[name] = time.perf_counter() - start
+        print(f"  {name:<10} {times[name]:7.2f} s  {duration / max(times[name], 1e-9):7.1f}x real time",
+              file=sys.stderr)
+        return out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = timed("audio", extract_audio, path, Path(tmp) / "audio.wav")
+        scenes = timed("scenes", detect_scenes, path, params.scenes)
+        tracks = timed("faces", track_faces, path, scenes, params.faces)
+        turns = timed("speakers", find_speech_turns, wav, tracks, params.speakers, scenes=scenes)
+        segments = timed("segments", make_segments, turns, scenes, params.segments)
+        timed("clips", lambda: [cut_wav(wav, s.start, s.end) for s in segments])
+        requests = [CropRequest(i, t, box) for i, s in enumerate(segments) if s.track is not None
+                    for t, box in pick_crop_times(tracks[s.track], s.start, s.end, params.segments.crops_per_segment)]
+        crops = timed("crops", make_face_crops, path, requests, params.faces.sample_fps, lambda *a: None)
+
+    total = sum(times.values())
+    me, kids = peak_mb()
+    on_screen = sum(1 for s in segments if s.track is not None)
+    print(f"  {'total':<10} {total:7.2f} s  {duration / total:7.1f}x real time", file=sys.stderr)
+    print(f"scenes {len(scenes)}, tracks {len(tracks)}, segments {len(segments)} ({on_screen} on screen), "
+          f"crops {crops}; peak memory {me:.0f} MB (python) / {kids:.0f} MB (largest ffmpeg)", file=sys.stderr)
+    print(json.dumps({
+        "video": str(path), "duration_s": round(duration, 2), "width": info.width, "height": info.height,
+        "x_realtime_total": round(duration / total, 2),
+        "x_realtime": {k: round(duration / max(v, 1e-9), 1) for k, v in times.items()},
+        "seconds": {k: round(v, 2) for k, v in times.items()},
+        "peak_rss_mb": round(me), "peak_child_rss_mb": round(kids),
+        "scenes": len(scenes), "tracks": len(tracks), "segments": len(segments), "on_screen": on_screen,
+    }))
+
+
+if __name__ == "__main__":
+    main()

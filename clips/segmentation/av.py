@@ -1,0 +1,129 @@
+"""Small ffmpeg/soundfile helpers for segmentation (pure: files in, arrays out).
+
+Frames are streamed from an ffmpeg pipe, one at a time, already sampled and
+downscaled by ffmpeg, so memory stays bounded whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+class MediaError(RuntimeError):
+    """ffmpeg/ffprobe could not read the media."""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    duration: float
+    fps: float
+    width: int
+    height: int
+    has_video: bool
+    has_audio: bool
+
+
+def probe(path: str | Path) -> StreamInfo:
+    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise MediaError(f"ffprobe cannot read {Path(path).name}: {proc.stderr.strip()[-300:]}")
+    data = json.loads(proc.stdout or "{}")
+    streams = data.get("streams", [])
+    # Cover art (attached_pic) is not a video.
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = float(data.get("format", {}).get("duration") or 0.0)
+    if not duration:
+        duration = max((float(s.get("duration") or 0.0) for s in streams), default=0.0)
+    width = height = 0
+    fps = 0.0
+    if video:
+        width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+        if _rotation(video) in (90, 270):
+            width, height = height, width  # ffmpeg auto-rotates the decoded frames
+        num, _, den = (video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1").partition("/")
+        fps = float(num) / float(den or 1) if float(den or 1) else 0.0
+    return StreamInfo(duration=duration, fps=fps, width=width, height=height,
+                      has_video=bool(video and width and height), has_audio=audio is not None)
+
+
+def _rotation(stream: dict) -> int:
+    rotate = stream.get("tags", {}).get("rotate")
+    if rotate is None:
+        for side in stream.get("side_data_list", []):
+            if "rotation" in side:
+                rotate = side["rotation"]
+    try:
+        return abs(int(float(rotate or 0))) % 360
+    except ValueError:
+        return 0
+
+
+def scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:
+    """Even-sized (ffmpeg-friendly) frame size no wider than max_width, never upscaled."""
+    if not max_width or width <= max_width:
+        w, h = width, height
+    else:
+        w, h = max_width, round(height * max_width / width)
+    return max(2, w - w % 2), max(2, h - h % 2)
+
+
+def iter_frames(path: str | Path, fps: float, size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (time, RGB frame) at `fps`, scaled to `size` = (width, height).
+
+    Frame i is at i / fps seconds: ffmpeg's fps filter picks the source frame
+    nearest each tick, so timestamps line up across passes over the same file.
+    """
+    w, h = size
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-an", "-sn", "-dn",
+           "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * 3 * 2)
+    frame_bytes = w * h * 3
+    index = 0
+    try:
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            yield index / fps, np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            index += 1
+    finally:
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        code = proc.wait()
+        if code not in (0, -13, 255) and index == 0:  # -13/255: we stopped reading early
+            raise MediaError(f"ffmpeg cannot decode {Path(path).name}: {stderr.strip()[-300:]}")
+
+
+def wav_info(path: str | Path) -> tuple[int, int]:
+    """(sample rate, number of samples)."""
+    info = sf.info(str(path))
+    return info.samplerate, info.frames
+
+
+def read_wav(path: str | Path, start: float = 0.0, end: float | None = None) -> tuple[np.ndarray, int]:
+    """int16 mono samples between start and end (s), read without loading the rest."""
+    rate, frames = wav_info(path)
+    first = max(0, int(round(start * rate)))
+    last = frames if end is None else min(frames, int(round(end * rate)))
+    data, rate = sf.read(str(path), start=first, stop=max(first, last), dtype="int16", always_2d=True)
+    return data.mean(axis=1).astype(np.int16) if data.shape[1] > 1 else data[:, 0], rate
+
+
+def cut_wav(src: str | Path, start: float, end: float) -> bytes:
+    """WAV bytes of src between start and end, sample-exact (same rate, PCM16)."""
+    import io
+    samples, rate = read_wav(src, start, end)
+    buf = io.BytesIO()
+    sf.write(buf, samples, rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()

@@ -1,0 +1,318 @@
+"""Face tracks with face_recognition/dlib (pure: a file in, [FaceTrack] out).
+
+One pass over the video at `mouth_fps` (default 10 fps), faces detected on
+every `mouth_fps / sample_fps`-th frame (default 5 fps) on downscaled frames;
+68-point landmarks on every frame of a visible face give the lip opening the
+active-speaker stage needs. Tracks are built within a scene by box overlap,
+and by face-encoding distance across short gaps; identities are clustered
+across scenes from the tracks' mean encodings.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .av import iter_frames, probe, scaled_size
+from .params import FaceParams
+from .scenes import Scene
+
+Box = tuple[int, int, int, int]  # top, right, bottom, left (source pixels)
+
+
+@dataclass
+class FaceTrack:
+    index: int
+    scene_index: int
+    boxes: list[tuple[float, int, int, int, int]] = field(default_factory=list)  # (t, top, right, bottom, left)
+    mouth: list[tuple[float, float]] = field(default_factory=list)  # (t, lip opening / eye distance)
+    encoding: list[float] | None = None  # mean 128-d face encoding
+    identity: int = -1
+    person: str | None = None
+    _index: dict = field(default_factory=dict, repr=False, compare=False)  # cached sample times
+
+    def _times(self, name: str) -> list[float]:
+        rows = getattr(self, name)
+        cached = self._index.get(name)
+        if cached is None or len(cached) != len(rows):
+            cached = self._index[name] = [r[0] for r in rows]
+        return cached
+
+    @property
+    def start(self) -> float:
+        return self.boxes[0][0]
+
+    @property
+    def end(self) -> float:
+        return self.boxes[-1][0]
+
+    def boxes_between(self, start: float, end: float) -> list[tuple[float, int, int, int, int]]:
+        """Detections with start <= t <= end (binary search: tracks can be hours long)."""
+        times = self._times("boxes")
+        return self.boxes[bisect_left(times, start):bisect_right(times, end)]
+
+    def mouth_between(self, start: float, end: float) -> np.ndarray:
+        """(n, 2) array of (t, lip opening) samples with start <= t <= end."""
+        times = self._times("mouth")
+        return np.array(self.mouth[bisect_left(times, start):bisect_right(times, end)], float).reshape(-1, 2)
+
+    def median_box(self, start: float | None = None, end: float | None = None) -> Box | None:
+        rows = self.boxes if start is None and end is None else self.boxes_between(
+            -np.inf if start is None else start, np.inf if end is None else end)
+        rows = rows or self.boxes  # a segment widened past the face's last sighting
+        if not rows:
+            return None
+        return tuple(int(round(v)) for v in np.median(np.array([r[1:] for r in rows], float), axis=0))
+
+    def box_at(self, t: float) -> Box | None:
+        """The detected box nearest in time to t."""
+        if not self.boxes:
+            return None
+        nearest = min(self.boxes, key=lambda b: abs(b[0] - t))
+        return tuple(nearest[1:])
+
+
+def dlib_has_cuda() -> bool:
+    import dlib
+    return bool(getattr(dlib, "DLIB_USE_CUDA", False))
+
+
+def choose_detector(params: FaceParams) -> str:
+    if params.detector == "auto":
+        return "cnn" if dlib_has_cuda() else "hog"
+    if params.detector not in ("hog", "cnn"):
+        raise ValueError(f"unknown face detector {params.detector!r} (auto, hog or cnn)")
+    return params.detector
+
+
+def _models():
+    from face_recognition import api  # loads the dlib models once
+    return api
+
+
+def detect(api, image: np.ndarray, kind: str, upsample: int):
+    """dlib rectangles of the faces in an RGB image."""
+    if kind == "cnn":
+        return [d.rect for d in api.cnn_face_detector(image, upsample)]
+    return list(api.face_detector(image, upsample))
+
+
+def detect_near(api, image: np.ndarray, kind: str, upsample: int, live) -> list:
+    """Faces within a margin around each live track's last box (far cheaper than
+    the whole frame); overlapping finds from neighbouring windows are merged."""
+    import dlib
+    h, w = image.shape[:2]
+    found = []
+    for item in live:
+        r = item.last_rect
+        mx, my = int(r.width() * 0.6) + 8, int(r.height() * 0.6) + 8
+        x0, y0 = max(0, r.left() - mx), max(0, r.top() - my)
+        x1, y1 = min(w, r.right() + mx), min(h, r.bottom() + my)
+        if x1 - x0 < 40 or y1 - y0 < 40:
+            continue
+        for d in detect(api, np.ascontiguousarray(image[y0:y1, x0:x1]), kind, upsample):
+            rect = dlib.rectangle(d.left() + x0, d.top() + y0, d.right() + x0, d.bottom() + y0)
+            box = (rect.top(), rect.right(), rect.bottom(), rect.left())
+            if all(iou(box, (f.top(), f.right(), f.bottom(), f.left())) < 0.5 for f in found):
+                found.append(rect)
+    return found
+
+
+def landmarks_array(shape) -> np.ndarray:
+    return np.array([(p.x, p.y) for p in shape.parts()], float)
+
+
+def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(left-of-image eye, right-of-image eye) centres from 68 landmarks."""
+    return points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+
+
+def mouth_opening(points: np.ndarray) -> float:
+    """Inner-lip gap over the eye distance: scale-free, ~0 closed, ~0.3 wide open."""
+    gap = np.mean([np.linalg.norm(points[a] - points[b]) for a, b in ((61, 67), (62, 66), (63, 65))])
+    left, right = eye_centres(points)
+    return float(gap / max(np.linalg.norm(right - left), 1e-6))
+
+
+def iou(a, b) -> float:
+    """Overlap of two (top, right, bottom, left) boxes."""
+    top, bottom = max(a[0], b[0]), min(a[2], b[2])
+    left, right = max(a[3], b[3]), min(a[1], b[1])
+    inter = max(0, bottom - top) * max(0, right - left)
+    area = lambda x: max(0, x[2] - x[0]) * max(0, x[1] - x[3])  # noqa: E731
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class _Live:
+    """A track being built."""
+    track: FaceTrack
+    last_t: float
+    last_rect: object  # dlib rectangle in detection coordinates
+    encodings: list[np.ndarray] = field(default_factory=list)
+    last_encoded: float = -1e9
+    detections: int = 0
+
+    def mean_encoding(self) -> np.ndarray | None:
+        return np.mean(self.encodings, axis=0) if self.encodings else None
+
+
+def track_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams = FaceParams(),
+                progress: Callable[[float], None] | None = None) -> list[FaceTrack]:
+    """Face tracks of the video, one list for all scenes, identities clustered."""
+    info = probe(video_path)
+    if not info.has_video or not scenes:
+        return []
+    api = _models()
+    kind = choose_detector(params)
+    size = scaled_size(info.width, info.height, params.detect_width)
+    scale = info.width / size[0]  # detection pixels -> source pixels
+    upsample = params.upsample if params.upsample is not None else (1 if size[0] < 400 else 0)
+    det_every = max(1, int(round(params.mouth_fps / params.sample_fps)))
+    full_every = max(1, int(round(params.full_detect_every_s * params.sample_fps)))
+    min_px = params.min_face_px / scale
+
+    def to_source(rect) -> Box:
+        return (int(round(rect.top() * scale)), int(round(rect.right() * scale)),
+                int(round(rect.bottom() * scale)), int(round(rect.left() * scale)))
+
+    def encode(frame, shape) -> np.ndarray:
+        return np.array(api.face_encoder.compute_face_descriptor(frame, shape, 1))
+
+    finished: list[FaceTrack] = []
+    live: list[_Live] = []
+    scene_i = 0
+
+    def close(items):
+        for item in items:
+            tr = item.track
+            if item.detections >= params.min_track_detections and tr.end - tr.start >= params.min_track_s:
+                mean = item.mean_encoding()
+                tr.encoding = [round(float(v), 5) for v in mean] if mean is not None else None
+                finished.append(tr)
+
+    for i, (t, frame) in enumerate(iter_frames(video_path, params.mouth_fps, size)):
+        while scene_i < len(scenes) - 1 and t >= scenes[scene_i].end:
+            close(live)
+            live = []
+            scene_i += 1
+        expired = [x for x in live if t - x.last_t > params.max_gap_s]
+        if expired:
+            close(expired)
+            live = [x for x in live if x not in expired]
+
+        if i % det_every:
+            # Lip motion between detections: the face barely moves in 1/10 s.
+            for item in live:
+                if item.last_t >= t - det_every / params.mouth_fps - 1e-6:
+                    pts = landmarks_array(api.pose_predictor_68_point(frame, item.last_rect))
+                    item.track.mouth.append((round(t, 3), round(mouth_opening(pts), 4)))
+        else:
+            # New faces are looked for on the whole frame every full_detect_every_s;
+            # in between, known faces are re-found in a window around their last box.
+            full = not live or (i // det_every) % full_every == 0
+            found = detect(api, frame, kind, upsample) if full else detect_near(api, frame, kind, upsample, live)
+            rects = [r for r in found if min(r.width(), r.height()) >= min_px]
+            live = _assign(rects, live, t, frame, scene_i, finished, params, api, encode, to_source)
+
+        if progress and i % 50 == 0 and info.duration:
+            progress(min(1.0, t / info.duration))
+    close(live)
+
+    finished.sort(key=lambda tr: (tr.start, tr.index))
+    for n, tr in enumerate(finished):
+        tr.index = n
+    cluster_identities(finished, params.identity_distance)
+    return finished
+
+
+def _assign(rects, live, t, frame, scene_i, finished, params, api, encode, to_source):
+    """Attach this frame's detections to live tracks (overlap first, then encodings)."""
+    shapes = [api.pose_predictor_68_point(frame, r) for r in rects]
+    boxes = [to_source(r) for r in rects]
+    pairs = sorted(((iou(boxes[d], x.track.boxes[-1][1:]), d, k) for d in range(len(rects))
+                    for k, x in enumerate(live)), reverse=True)
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+    for overlap, d, k in pairs:
+        if overlap < params.min_iou:
+            break
+        if d not in matched and k not in used:
+            matched[d] = k
+            used.add(k)
+    encodings: dict[int, np.ndarray] = {}
+    for d in range(len(rects)):
+        if d in matched:
+            continue
+        # No overlap: the same face after a jump or a gap? Compare encodings.
+        encodings[d] = encode(frame, shapes[d])
+        candidates = [(float(np.linalg.norm(x.mean_encoding() - encodings[d])), k) for k, x in enumerate(live)
+                      if k not in used and x.encodings]
+        if candidates:
+            dist, k = min(candidates)
+            if dist <= params.match_distance:
+                matched[d] = k
+                used.add(k)
+    for d in range(len(rects)):
+        if d in matched:
+            item = live[matched[d]]
+        else:
+            n = len(finished) + len(live) + 1000 * (scene_i + 1)  # provisional; renumbered at the end
+            item = _Live(FaceTrack(index=n, scene_index=scene_i), last_t=t, last_rect=rects[d])
+            live.append(item)
+        pts = landmarks_array(shapes[d])
+        item.track.boxes.append((round(t, 3), *boxes[d]))
+        item.track.mouth.append((round(t, 3), round(mouth_opening(pts), 4)))
+        item.last_t, item.last_rect = t, rects[d]
+        item.detections += 1
+        if t - item.last_encoded >= params.encode_every_s:
+            item.encodings.append(encodings[d] if d in encodings else encode(frame, shapes[d]))
+            item.last_encoded = t
+    return live
+
+
+def cluster_identities(tracks: list[FaceTrack], max_distance: float) -> None:
+    """Same person across scenes -> same `identity` (average-linkage clustering)."""
+    with_enc = [tr for tr in tracks if tr.encoding is not None]
+    if not with_enc:
+        return
+    if len(with_enc) == 1:
+        with_enc[0].identity = 0
+        return
+    data = np.array([tr.encoding for tr in with_enc])
+    if len(with_enc) > 2000:
+        labels = _leader_clusters(data, max_distance)  # pairwise distances would not fit in memory
+    else:
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import pdist
+        labels = fcluster(linkage(pdist(data), method="average"), t=max_distance, criterion="distance")
+    order: dict[int, int] = {}
+    for tr, label in zip(with_enc, labels):  # tracks are in time order: identities by first appearance
+        tr.identity = order.setdefault(int(label), len(order))
+
+
+def _leader_clusters(data: np.ndarray, max_distance: float) -> list[int]:
+    """Greedy one-pass clustering (each track joins the nearest running mean within
+    max_distance, else starts a cluster): linear memory for very long videos."""
+    sums: list[np.ndarray] = []
+    counts: list[int] = []
+    labels = []
+    for vec in data:
+        if sums:
+            means = np.array(sums) / np.array(counts)[:, None]
+            dist = np.linalg.norm(means - vec, axis=1)
+            best = int(np.argmin(dist))
+            if dist[best] <= max_distance:
+                sums[best] = sums[best] + vec
+                counts[best] += 1
+                labels.append(best)
+                continue
+        sums.append(vec.copy())
+        counts.append(1)
+        labels.append(len(sums) - 1)
+    return labels

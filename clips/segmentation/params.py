@@ -1,0 +1,85 @@
+"""Every tunable of pre-segmentation, one dataclass per stage (pure Python).
+
+Defaults suit 720p talking-head video on a CPU; a GPU dlib switches face
+detection to the CNN detector by itself (FaceParams.detector = "auto").
+"""
+
+from dataclasses import dataclass, field, fields, replace
+
+
+@dataclass(frozen=True)
+class SceneParams:
+    detector: str = "adaptive"        # "adaptive" (camera-motion tolerant) or "content"
+    adaptive_threshold: float = 3.0   # AdaptiveDetector: ratio of a frame's change to its neighbours'
+    min_content_val: float = 15.0     # AdaptiveDetector: ignore changes below this absolute score
+    content_threshold: float = 27.0   # ContentDetector: HSV-difference threshold
+    min_scene_s: float = 0.6          # no cut closer than this to the previous one
+    analysis_width: int = 256         # frames are downscaled to this width before comparing
+
+
+@dataclass(frozen=True)
+class FaceParams:
+    sample_fps: float = 5.0           # face detection rate
+    mouth_fps: float = 10.0           # lip landmarks rate (multiple of sample_fps; speech is ~4-5 syllables/s)
+    detect_width: int = 640           # frames are downscaled to this width for detection (never upscaled)
+    detector: str = "auto"            # "auto" (cnn if dlib has CUDA, else hog), "hog" or "cnn"
+    upsample: int | None = None       # dlib upsampling; None = 1 for frames narrower than 400 px, else 0
+    min_face_px: int = 48             # faces smaller than this in source pixels are dropped
+    min_track_s: float = 0.6          # tracks shorter than this are dropped
+    min_track_detections: int = 3
+    max_gap_s: float = 1.0            # a face missing for up to this long continues its track
+    min_iou: float = 0.3              # box overlap that continues a track from one sample to the next
+    match_distance: float = 0.55      # face-encoding distance that continues a track (gaps, fast motion)
+    full_detect_every_s: float = 1.0  # whole-frame detection this often; in between only around known faces
+    encode_every_s: float = 5.0       # refresh a track's encoding at most this often (encodings cost ~70 ms)
+    identity_distance: float = 0.5    # tracks closer than this (mean encodings) are the same person
+    person_distance: float = 0.55     # reference-photo match threshold for naming tracks
+
+
+@dataclass(frozen=True)
+class SpeakerParams:
+    vad_aggressiveness: int = 2       # webrtcvad 0 (lenient) .. 3 (strict)
+    vad_frame_ms: int = 30
+    min_silence_s: float = 0.3        # pauses shorter than this do not end a speech region
+    min_speech_s: float = 0.25        # speech blips shorter than this are ignored
+    pad_s: float = 0.05               # context kept before/after each speech region
+    window_s: float = 1.0             # speaker decisions are taken per window of this length
+    min_coverage: float = 0.5         # a face must be visible this much of a window to be a candidate
+    min_speaking_score: float = 0.35  # below this the speech is treated as off-screen
+    mouth_ref: float = 0.02           # lip-opening std (/ eye distance) above jitter that counts as moving
+    min_energy_db: float = -50.0      # regions quieter than this (dBFS RMS) are not speech
+    trim_db: float = 12.0             # speech edges: at least this far above the file's background level
+    dynamic_db: float = 35.0          # ... and within this of the region's loudest moment
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    min_s: float = 1.5
+    max_s: float = 10.0
+    merge_gap_s: float = 0.6          # same speaker, same scene, pause shorter than this: one segment
+    crops_per_segment: int = 8
+    crop_size: int = 112
+    jpeg_quality: int = 92
+
+
+@dataclass(frozen=True)
+class SegmentationParams:
+    scenes: SceneParams = field(default_factory=SceneParams)
+    faces: FaceParams = field(default_factory=FaceParams)
+    speakers: SpeakerParams = field(default_factory=SpeakerParams)
+    segments: SegmentParams = field(default_factory=SegmentParams)
+
+    @classmethod
+    def from_dict(cls, overrides: dict | None) -> "SegmentationParams":
+        """Defaults with overrides such as {"faces": {"detector": "cnn"}}; unknown keys are errors."""
+        params = cls()
+        for stage, values in (overrides or {}).items():
+            if stage not in {f.name for f in fields(cls)}:
+                raise ValueError(f"unknown segmentation stage {stage!r} in settings")
+            current = getattr(params, stage)
+            known = {f.name for f in fields(current)}
+            bad = set(values) - known
+            if bad:
+                raise ValueError(f"unknown {stage} setting(s): {', '.join(sorted(bad))}")
+            params = replace(params, **{stage: replace(current, **values)})
+        return params

@@ -1,0 +1,66 @@
+"""Shots of a video with PySceneDetect (pure: a file in, [Scene] out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .av import probe
+from .params import SceneParams
+
+
+@dataclass(frozen=True)
+class Scene:
+    index: int
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams()) -> list[Scene]:
+    """Scenes covering the whole media, in order.
+
+    One endless shot gives one scene; audio-only media gives one scene, too.
+    Decoding streams frame by frame (memory bounded), downscaled to
+    `params.analysis_width` before comparing frames.
+    """
+    info = probe(video_path)
+    if not info.has_video:
+        return _whole(info.duration)
+
+    from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, open_video
+
+    video = open_video(str(video_path))
+    fps = video.frame_rate or info.fps or 25.0
+    min_len = max(1, int(round(params.min_scene_s * fps)))
+    if params.detector == "content":
+        detector = ContentDetector(threshold=params.content_threshold, min_scene_len=min_len)
+    elif params.detector == "adaptive":
+        detector = AdaptiveDetector(adaptive_threshold=params.adaptive_threshold, min_scene_len=min_len,
+                                    min_content_val=params.min_content_val)
+    else:
+        raise ValueError(f"unknown scene detector {params.detector!r} (adaptive or content)")
+    manager = SceneManager()
+    manager.auto_downscale = False
+    manager.downscale = max(1, info.width // max(1, params.analysis_width))
+    manager.add_detector(detector)
+    manager.detect_scenes(video=video, show_progress=False)
+    # Cut times are where each new shot begins.
+    cuts = sorted(_seconds(start) for start, _end in manager.get_scene_list()[1:])
+    end = max(info.duration, _seconds(video.duration) if video.duration else 0.0)
+    bounds = [0.0] + [c for c in cuts if 0.0 < c < end] + [end]
+    scenes = [Scene(i, round(a, 3), round(b, 3)) for i, (a, b) in enumerate(zip(bounds, bounds[1:])) if b > a]
+    return scenes or _whole(end)
+
+
+def _seconds(timecode) -> float:
+    """FrameTimecode -> s (`seconds` in PySceneDetect 0.7, `get_seconds()` in 0.6)."""
+    value = getattr(timecode, "seconds", None)
+    return float(value) if value is not None else float(timecode.get_seconds())
+
+
+def _whole(duration: float) -> list[Scene]:
+    return [Scene(0, 0.0, round(max(duration, 0.001), 3))]

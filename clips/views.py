@@ -1,0 +1,203 @@
+"""Staff pages: Import, Videos (live progress), video detail (player + segments)."""
+
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from django.contrib import messages
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpResponse, FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from labelstudio_emo.permissions import staff_required
+
+from . import selectors
+from .importing import files, services
+from .importing.forms import ImportForm, MaxSizeUploadHandler
+from .importing.inputs import parse_csv, parse_url_lines
+from .importing.sources import ImportFailed
+from .models import Video
+
+MAX_MESSAGES = 10
+
+
+@csrf_exempt  # CSRF is checked below, after the size guard is installed
+@staff_required
+def import_page(request):
+    if request.method == "POST":
+        # Must run before anything reads request.POST/FILES.
+        request.upload_handlers.insert(0, MaxSizeUploadHandler(request))
+    return _import_page(request)
+
+
+@csrf_protect
+def _import_page(request):
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        form.too_large = getattr(request, "too_large_uploads", [])
+        for name in form.too_large:
+            messages.error(request, f"{name}: larger than the upload limit; not imported.")
+        if form.is_valid():
+            queued, known, errors = _submit(request, form)
+            if queued - known:
+                n = queued - known
+                messages.success(request, f"Queued {n} item{'s' if n != 1 else ''} for import.")
+            if known:
+                messages.info(request, f"{known} link{'s were' if known != 1 else ' was'} already imported "
+                                       "(the existing video is kept).")
+            for error in errors[:MAX_MESSAGES]:
+                messages.error(request, error)
+            if len(errors) > MAX_MESSAGES:
+                messages.error(request, f"... and {len(errors) - MAX_MESSAGES} more problems.")
+            if queued:
+                return redirect("clips:videos")
+            return redirect("clips:import")
+    return render(request, "clips/import.html", {"form": form})
+
+
+def _submit(request, form) -> tuple[int, int, list[str]]:
+    options, user = form.options(), request.user
+    requests = parse_url_lines(form.cleaned_data.get("urls", ""))
+    errors: list[str] = []
+    csv_file = form.cleaned_data.get("csv_file")
+    if csv_file:
+        try:
+            rows, row_errors = parse_csv(csv_file.read().decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            rows, row_errors = [], [f"{csv_file.name}: not a UTF-8 text file."]
+        requests += rows
+        errors += row_errors
+    count = known = 0
+    for req in requests:
+        if services.find_existing(req.url.strip()) is not None:
+            known += 1
+        video = services.submit_url(req, options, user)
+        count += 1
+        if video.status == Video.Status.FAILED and video.error:
+            errors.append(f"{req.url[:80]}: {video.error}")
+    for upload in form.cleaned_data.get("files") or []:
+        try:
+            _import_upload(upload, options, user)
+            count += 1
+        except ImportFailed as exc:
+            errors.append(str(exc))
+    return count, known, errors
+
+
+def _import_upload(upload, options, user) -> Video:
+    work = files.incoming_dir(f"upload-{uuid.uuid4().hex}")
+    try:
+        name = Path(upload.name).name
+        local = work / (re.sub(r"[^\w.-]", "_", name)[-100:] or "upload")
+        try:
+            with open(local, "wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+        except OSError as exc:
+            raise ImportFailed(f"{name}: {services.DISK_FULL if exc.errno == 28 else exc}") from exc
+        return services.import_file(local, name, options, user, extractor="upload", move=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@staff_required
+def video_list(request):
+    status = request.GET.get("status") or None
+    if status not in Video.Status.values:
+        status = None
+    page = Paginator(selectors.videos(status=status, search=request.GET.get("q", "")), 50).get_page(
+        request.GET.get("page"))
+    counts = dict(Video.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return render(request, "clips/videos.html", {
+        "page": page, "status": status, "q": request.GET.get("q", ""),
+        "statuses": [(s.value, s.label, counts.get(s.value, 0)) for s in Video.Status],
+        "total": sum(counts.values()),
+    })
+
+
+@staff_required
+def video_detail(request, pk):
+    video = get_object_or_404(selectors.videos(), pk=pk)
+    segments = list(selectors.segments_of(video.pk).select_related("face_track__person"))
+    for seg in segments:
+        seg.crop_url = default_storage.url(seg.face_crops[0]) if seg.face_crops else ""
+    scenes = list(video.scenes.annotate(n_segments=Count("segments")).order_by("index"))
+    return render(request, "clips/video_detail.html", {
+        "video": video, "segments": segments, "scenes": scenes,
+        "player_url": reverse("clips:video-media", args=[video.pk]) if video.file else "",
+    })
+
+
+@staff_required
+@require_POST
+def video_retry(request, pk):
+    video = get_object_or_404(Video, pk=pk)
+    if video.status != Video.Status.FAILED:
+        messages.info(request, f"“{video}” has not failed; nothing to retry.")
+    else:
+        services.retry(video)
+        messages.success(request, f"“{video}” queued again.")
+    return redirect(request.POST.get("next") or "clips:videos")
+
+
+@staff_required
+@require_POST
+def video_delete(request, pk):
+    video = get_object_or_404(Video, pk=pk)
+    title = str(video)
+    services.delete_video(video)
+    messages.success(request, f"Deleted “{title}” and its files.")
+    return redirect("clips:videos")
+
+
+RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
+MAX_RANGE = 4 * 1024 * 1024
+
+
+@staff_required
+def video_media(request, pk):
+    """The video file for the player, with HTTP Range support so seeking works."""
+    video = get_object_or_404(Video, pk=pk)
+    if not video.file:
+        raise Http404
+    storage_file = video.file
+    try:
+        size = storage_file.size
+    except (OSError, FileNotFoundError):
+        raise Http404
+    content_type = _content_type(video)
+    match = RANGE_RE.match(request.headers.get("Range", ""))
+    if not match or not any(match.groups()):
+        response = FileResponse(storage_file.open("rb"), content_type=content_type)
+        response["Accept-Ranges"] = "bytes"
+        return response
+    first, last = match.groups()
+    if first:
+        start, end = int(first), int(last) if last else size - 1
+    else:  # suffix range: the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    if start >= size or end < start:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    end = min(end, size - 1, start + MAX_RANGE - 1)
+    with storage_file.open("rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start + 1)
+    response = HttpResponse(data, status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {start}-{start + len(data) - 1}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(len(data))
+    return response
+
+
+def _content_type(video) -> str:
+    import mimetypes
+    guessed, _ = mimetypes.guess_type(video.file.name)
+    return guessed or ("video/mp4" if video.has_video else "audio/mpeg")

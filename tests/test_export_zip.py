@@ -1,0 +1,197 @@
+"""An export of a fixture corpus, unzipped and checked against the database."""
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import soundfile
+from django.conf import settings
+
+from annotation.aggregate import aggregate_segment_labels
+from annotation.export import build_export, new_export
+from annotation.models import Export, Label
+from clips.models import Segment
+from tests.export_corpus import build_corpus
+
+pytestmark = pytest.mark.django_db
+
+
+def _export(params=None):
+    export = build_export(new_export(params or {}).id)
+    return export
+
+
+def _open(export) -> zipfile.ZipFile:
+    return zipfile.ZipFile(Path(settings.MEDIA_ROOT) / export.file.name)
+
+
+def _manifest(archive) -> list[dict]:
+    return [json.loads(line) for line in archive.read("manifest.jsonl").decode().splitlines()]
+
+
+def _export_files() -> list[str]:
+    folder = Path(settings.MEDIA_ROOT) / "exports"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture
+def corpus(make_annotator):
+    return build_corpus(make_annotator)
+
+
+def test_manifest_equals_database_aggregates(corpus):
+    export = _export()
+    assert export.status == Export.Status.SUCCEEDED, export.error
+    with _open(export) as archive:
+        rows = _manifest(archive)
+        names = set(archive.namelist())
+        labelled = Segment.objects.filter(labels__isnull=False).distinct()
+        assert {r["segment_id"] for r in rows} == set(labelled.values_list("id", flat=True))
+        usernames = {u.username for u in corpus.raters}
+        for row in rows:
+            labels = list(Label.objects.filter(segment_id=row["segment_id"]))
+            expected = aggregate_segment_labels(labels)
+            assert (row["category"], len(row["labels"])) == (expected.category, expected.n)
+            assert row["vote_share"] == pytest.approx(expected.vote_share, abs=1e-6)
+            assert row["valence"] == pytest.approx(expected.valence, abs=1e-6)
+            assert row["arousal"] == pytest.approx(expected.arousal, abs=1e-6)
+            assert sorted((l["category"], l["valence"], l["arousal"]) for l in row["labels"]) == sorted(
+                (l.category, l.valence, l.arousal) for l in labels)
+            assert not {l["annotator"] for l in row["labels"]} & usernames  # pseudonyms only
+            assert row["teacher"]["model"] == "fer@2"  # the active teacher, not the older one
+            assert len(row["teacher"]["probs"]) == 7
+            assert row["audio"] in names and all(face in names for face in row["faces"])
+            assert row["split"] in {"train", "val", "test"}
+    reviewed = next(r for r in rows if r["segment_id"] == corpus.segments[2].id)
+    assert (reviewed["category"], reviewed["valence"], reviewed["arousal"]) == ("surprise", 0.5, 0.6)
+    # the same rater has the same pseudonym across segments (and exports)
+    per_rater = defaultdict(set)
+    for row in rows:
+        for label in row["labels"]:
+            per_rater[label["annotator"]].add(row["segment_id"])
+    assert len(per_rater) == 3
+    assert export.counts["segments"] == len(rows) and export.counts["raters"] == 3
+
+
+def test_zip_files_checksums_audio_and_card(corpus):
+    export = _export({"seed": 3})
+    assert export.status == Export.Status.SUCCEEDED, export.error
+    with _open(export) as archive:
+        names = archive.namelist()
+        sums = {}
+        for line in archive.read("SHA256SUMS").decode().splitlines():
+            digest, name = line.split("  ", 1)
+            sums[name] = digest
+        assert set(sums) == set(names) - {"SHA256SUMS"}
+        for name, digest in sums.items():
+            assert hashlib.sha256(archive.read(name)).hexdigest() == digest, name
+        rows = _manifest(archive)
+        for row in rows:
+            info = soundfile.info(io.BytesIO(archive.read(row["audio"])))
+            assert (info.samplerate, info.channels) == (16000, 1), row["segment_id"]
+        converted = next(r for r in rows if r["segment_id"] == corpus.resampled.id)
+        data, rate = soundfile.read(io.BytesIO(archive.read(converted["audio"])))
+        assert rate == 16000 and abs(len(data) / rate - 0.25) < 0.01
+        assert sum(len(r["faces"]) for r in rows) > 0
+        assert all(archive.read(f)[:2] == b"\xff\xd8" for r in rows for f in r["faces"])  # JPEG
+        with archive.open("manifest.csv") as fh:
+            table = list(csv.DictReader(io.TextIOWrapper(fh, "utf-8")))
+        assert [int(r["segment_id"]) for r in table] == [r["segment_id"] for r in rows]
+        assert [r["split"] for r in table] == [r["split"] for r in rows]
+        splits = json.loads(archive.read("splits.json"))
+        assert splits["seed"] == 3
+        assert sorted(sum(splits["splits"].values(), [])) == sorted(r["segment_id"] for r in rows)
+        readme = archive.read("README.md").decode()
+        for needle in ("Krippendorff", "## Counts per class and split", "## Sources and licences",
+                       "## Known limitations", "Creative Commons", "(not recorded)", "fer@2",
+                       "plots/class_distribution.png"):
+            assert needle in readme, needle
+        for plot in ("plots/class_distribution.png", "plots/valence_arousal.png", "plots/agreement.png"):
+            assert archive.read(plot)[:8] == b"\x89PNG\r\n\x1a\n"
+    whole = (Path(settings.MEDIA_ROOT) / export.file.name).read_bytes()
+    assert hashlib.sha256(whole).hexdigest() == export.sha256 and len(whole) == export.size_bytes
+    assert _export_files() == [Path(export.file.name).name]  # no temporary leftovers
+
+
+def test_splits_are_speaker_disjoint_and_reproducible(corpus):
+    first, second, other = _export({"seed": 5}), _export({"seed": 5}), _export({"seed": 6})
+    with _open(first) as a, _open(second) as b, _open(other) as c:
+        rows, again, reseeded = _manifest(a), _manifest(b), _manifest(c)
+    assert [(r["segment_id"], r["split"]) for r in rows] == [(r["segment_id"], r["split"]) for r in again]
+    assert len({r["split"] for r in rows}) == 3  # every split has something
+    speaker_splits, video_splits = defaultdict(set), defaultdict(set)
+    for r in rows:
+        if r["speaker"]:
+            speaker_splits[r["speaker"]].add(r["split"])
+        video_splits[r["video_id"]].add(r["split"])
+    assert all(len(s) == 1 for s in speaker_splits.values()), speaker_splits
+    # a video with an unknown speaker is wholly in one split
+    for r in rows:
+        if r["speaker"] is None:
+            assert len(video_splits[r["video_id"]]) == 1
+    # Alice appears in video 2 only through a named person: one speaker key
+    assert any(r["speaker"] == "person:Alice" for r in rows)
+    assert {r["segment_id"] for r in reseeded} == {r["segment_id"] for r in rows}
+
+
+def test_min_labels_and_flag_filters(corpus):
+    export = _export({"min_labels": 3, "exclude_flags": ["bad_audio"]})
+    assert export.status == Export.Status.SUCCEEDED, export.error
+    with _open(export) as archive:
+        rows = _manifest(archive)
+    ids = {r["segment_id"] for r in rows}
+    assert all(len(r["labels"]) >= 3 for r in rows)
+    assert not ids & {s.id for s in corpus.single_label}
+    flagged = Segment.objects.get(video=corpus.videos[3], start=6.0)
+    assert flagged.id not in ids
+    assert export.counts["skipped"]["fewer_labels_than_min"] == len(corpus.single_label)
+    assert export.counts["skipped"]["excluded_flags"] == 1
+
+
+def test_prelabel_only_segments_on_request(corpus):
+    export = _export({"include_prelabel_only": True})
+    with _open(export) as archive:
+        rows = _manifest(archive)
+    weak = next(r for r in rows if r["segment_id"] == corpus.prelabel_only.id)
+    assert weak["labels"] == [] and weak["category"] is None and weak["teacher"]["model"] == "fer@2"
+    default = _export()
+    with _open(default) as archive:
+        assert corpus.prelabel_only.id not in {r["segment_id"] for r in _manifest(archive)}
+
+
+def test_no_labelled_segments_fails_clearly_and_leaves_no_file(db):
+    export = _export()
+    assert export.status == Export.Status.FAILED
+    assert "no segment has a human label" in export.error
+    assert not export.file and export.sha256 == ""
+    assert _export_files() == []
+
+
+def test_filters_that_match_nothing_say_why(corpus):
+    export = _export({"min_agreement": 1.0, "min_labels": 3, "exclude_flags": ["bad_audio"],
+                      "date_to": "2000-01-01"})
+    assert export.status == Export.Status.FAILED
+    assert "none pass these filters" in export.error
+    assert _export_files() == []
+
+
+def test_broken_audio_fails_the_export_without_a_file(corpus):
+    segment = corpus.segments[4]
+    with open(segment.audio.path, "wb") as fh:
+        fh.write(b"not a wav file")
+    export = _export()
+    assert export.status == Export.Status.FAILED
+    assert "unreadable audio" in export.error
+    assert _export_files() == []
+
+
+def test_succeeded_export_is_never_rebuilt(corpus):
+    export = _export()
+    Label.objects.all().delete()
+    again = build_export(export.id)
+    assert (again.status, again.sha256, again.file.name) == (export.status, export.sha256, export.file.name)

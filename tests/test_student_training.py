@@ -1,0 +1,184 @@
+"""A short student run on generated, learnable speech: it beats the majority
+baseline on the held-out split, leaves a ModelVersion with its weights, and
+the active student prelabels off-screen segments."""
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from annotation.models import Export
+from clips.models import Segment, Video
+from inference.models import ModelVersion, Prelabel, TrainingRun
+from inference.student import services
+from inference.student.data import ensure_splits, read_export
+from inference.student.predict import checkpoint_bytes, sha256_bytes
+from inference.student.train import TrainConfig, evaluate_items, train_student
+from inference.student.model import ModelConfig
+from tests.media.espeak_emotions import cached_clips, write_export_zip
+
+# Small and single-threaded: fast on a busy 2-core machine.
+SMALL = {"model": {"channels": [8, 16, 32], "rnn_hidden": 32},
+         "train": {"epochs": 12, "patience": 12, "lr": 0.002, "threads": 1}}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return cached_clips(tmp_path_factory.mktemp)
+
+
+@pytest.fixture(scope="module")
+def human_zip(clips, tmp_path_factory):
+    return write_export_zip(tmp_path_factory.mktemp("zips") / "human.zip", clips, human=True, teacher=True)
+
+
+def stored_export(zip_path) -> Export:
+    with open(zip_path, "rb") as fh:
+        name = default_storage.save("exports/test-export.zip", File(fh, name="test-export.zip"))
+    return Export.objects.create(status=Export.Status.SUCCEEDED, file=name)
+
+
+@pytest.mark.django_db
+def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip):
+    export = stored_export(human_zip)
+    run = services.start_run(export_id=export.id, config=SMALL, enqueue=False)
+    run = services.run_training(run.id)
+    assert run.status == "succeeded", run.error
+    m = run.metrics
+    assert m["split"] == "test" and m["truth"] == "human" and m["n"] == 16
+    assert m["uar"] > m["baseline"]["uar"] + 0.2, m
+    assert m["baseline"]["uar"] == pytest.approx(0.25)   # 4 balanced classes
+    # the figures come from the predictions: UAR recomputed from the confusion matrix
+    cm = np.array(m["confusion"])
+    present = cm.sum(1) > 0
+    assert m["uar"] == pytest.approx(np.mean(np.diag(cm)[present] / cm.sum(1)[present]))
+    assert m["wa"] == pytest.approx(np.trace(cm) / cm.sum())
+    assert m["ccc_arousal"] is not None and m["ccc_valence"] is not None
+    assert set(m["per_class_recall"]) >= {"angry", "happy", "sad", "neutral"}
+    assert default_storage.exists(m["confusion_png"]) and default_storage.exists(m["baseline"]["confusion_png"])
+    assert len(run.history) >= 1 and {"train_loss", "val_loss", "val_uar"} <= set(run.history[0])
+    # a ModelVersion whose weights are kept with their hash; the first student is activated
+    mv = run.model_version
+    assert mv.kind == "student" and mv.is_active and mv.weights.startswith("models/")
+    with default_storage.open(mv.weights, "rb") as fh:
+        assert sha256_bytes(fh.read()) == mv.sha256
+
+    # a second run makes a new version but does not take over the active one
+    again = services.start_run(export_id=export.id, config={**SMALL, "train": {**SMALL["train"], "epochs": 1}},
+                               enqueue=False)
+    again = services.run_training(again.id)
+    assert again.status == "succeeded", again.error
+    assert again.model_version.version == mv.version + 1 and not again.model_version.is_active
+    mv.refresh_from_db()
+    assert mv.is_active
+
+
+@pytest.mark.django_db
+def test_failed_and_cancelled_runs_change_nothing(tmp_path, human_zip):
+    active = ModelVersion.objects.create(kind="student", name="ser-student", version=1, arch="crnn-attn",
+                                         weights="models/x.pt", sha256="0" * 64, is_active=True)
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    run = services.run_training(services.start_run(export_id=stored_export(bad).id, enqueue=False).id)
+    assert run.status == "failed" and "not a zip" in run.error
+    # cancelled while running: stops at the next batch, no model is made
+    run = services.start_run(export_id=stored_export(human_zip).id, config=SMALL, enqueue=False)
+    TrainingRun.objects.filter(pk=run.id).update(cancel_requested=True)
+    run = services.run_training(run.id)
+    assert run.status == "cancelled" and run.model_version is None
+    assert list(ModelVersion.objects.filter(kind="student")) == [active] and ModelVersion.objects.get().is_active
+
+
+def test_distillation_only_runs_on_teacher_soft_labels(clips, tmp_path):
+    corpus = ensure_splits(read_export(write_export_zip(tmp_path / "t.zip", clips, human=False, teacher=True)))
+    assert all(i.human < 0 and i.teacher_probs is not None for i in corpus.splits["train"])
+    result = train_student(corpus.splits["train"], corpus.splits["val"],
+                           model_cfg=ModelConfig(channels=(8, 16, 32), rnn_hidden=32),
+                           train_cfg=TrainConfig(epochs=3, threads=1))
+    figures = evaluate_items(result.model, corpus.splits["test"], corpus.splits["train"])
+    assert figures["truth"] == "teacher" and figures["n"] == 16
+    assert 0.0 <= figures["uar"] <= 1.0 and len(result.history) == 3
+    assert result.history[-1]["train_ce"] == 0.0 and result.history[-1]["train_kl"] > 0
+
+
+@pytest.fixture(scope="module")
+def checkpoint(clips, human_zip):
+    corpus = ensure_splits(read_export(human_zip))
+    result = train_student(corpus.splits["train"], corpus.splits["val"],
+                           model_cfg=ModelConfig(channels=(8, 16, 32), rnn_hidden=32),
+                           train_cfg=TrainConfig(epochs=12, patience=12, threads=1))
+    from inference.student.features import FeatureConfig
+    return checkpoint_bytes(result.model, FeatureConfig())
+
+
+def register(blob: bytes, active=True) -> ModelVersion:
+    from django.core.files.base import ContentFile
+    name = default_storage.save("models/student/test.pt", ContentFile(blob))
+    return ModelVersion.objects.create(kind="student", name="ser-student", version=1, arch="crnn-attn",
+                                       weights=name, sha256=sha256_bytes(blob), is_active=active)
+
+
+@pytest.mark.django_db
+def test_evaluate_student_prints_uar_line(checkpoint, tmp_path, capsys):
+    folder = tmp_path / "eval"
+    for clip in cached_clips(lambda n: tmp_path / n, per_class=5, seed=7):
+        (folder / clip.category).mkdir(parents=True, exist_ok=True)
+        wave, rate = sf.read(clip.path)
+        if clip.index % 2:  # any rate, mono or stereo
+            sf.write(folder / clip.category / f"{clip.index}.wav", np.stack([wave, wave], 1), rate)
+        else:
+            shutil.copy(clip.path, folder / clip.category / f"{clip.index}.wav")
+    mv = register(checkpoint)
+    call_command("evaluate_student", str(folder))
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"uar=(\d\.\d{3}) accuracy=(\d\.\d{3}) n=(\d+)", last)
+    assert match, last
+    assert int(match[3]) == 20 and float(match[1]) > 0.5   # 4 classes: chance is 0.25
+    call_command("evaluate_student", str(folder), "--model", f"{mv.name}@{mv.version}", "--json")
+    import json
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 20
+    from django.core.management.base import CommandError
+    with pytest.raises(CommandError, match="folders must be named"):
+        call_command("evaluate_student", str(tmp_path))
+
+
+@pytest.mark.django_db
+def test_active_student_prelabels_offscreen_segments(checkpoint, clips):
+    from inference.student.prelabel import prelabel_offscreen
+    video = Video.objects.create(extractor="local", external_id="v1")
+    assert prelabel_offscreen(video.id) == 0  # no active student yet: nothing happens
+    mv = register(checkpoint)
+    segs = []
+    for i, clip in enumerate(clips[:3]):
+        with open(clip.path, "rb") as fh:
+            name = default_storage.save(f"segments/{i}.wav", File(fh, name=f"{i}.wav"))
+        segs.append(Segment.objects.create(video=video, start=i, end=i + 1, audio=name,
+                                           face_crops=["crops/a.jpg"] if i == 0 else []))
+    assert prelabel_offscreen(video.id) == 2
+    rows = Prelabel.objects.filter(model_version=mv)
+    assert {p.segment_id for p in rows} == {segs[1].id, segs[2].id}
+    p = rows.first()
+    assert sum(p.probs) == pytest.approx(1.0, abs=1e-4) and not p.va_derived and -1 <= p.valence <= 1
+    assert prelabel_offscreen(video.id) == 2 and rows.count() == 2  # re-run refreshes, no duplicates
+
+
+@pytest.mark.django_db
+def test_student_covers_every_segment_for_the_disagreement_queue(checkpoint, clips, settings):
+    from inference.student.prelabel import prelabel_missing, prelabel_offscreen
+    video = Video.objects.create(extractor="local", external_id="v2")
+    for i, clip in enumerate(clips[:3]):
+        with open(clip.path, "rb") as fh:
+            name = default_storage.save(f"segments/{i}.wav", File(fh, name=f"{i}.wav"))
+        Segment.objects.create(video=video, start=i, end=i + 1, audio=name, face_crops=["c.jpg"] if i else [])
+    mv = register(checkpoint)
+    assert prelabel_missing() == 1            # existing off-screen segment, once the student is active
+    assert prelabel_missing() == 0
+    settings.ANNOTATION_QUEUE_ORDER = "disagreement"
+    assert prelabel_missing() == 2            # now the on-screen ones too
+    assert prelabel_offscreen(video.id) == 3
+    assert Prelabel.objects.filter(model_version=mv).count() == 3
