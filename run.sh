@@ -16,7 +16,9 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-.venv/bin/celery -A labelstudio_emo worker -Q io,gpu --concurrency "${WORKER_CONCURRENCY:-2}" \
+# One torch/BLAS thread per worker process: with --concurrency N the cores are
+# already shared out, and extra threads made CPU inference ~10x slower here.
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} .venv/bin/celery -A labelstudio_emo worker -Q io,gpu --concurrency "${WORKER_CONCURRENCY:-2}" \
   --loglevel INFO --hostname "worker@%h" &
 pids+=($!)
 .venv/bin/gunicorn labelstudio_emo.wsgi:application --bind "$HOST:$PORT" \

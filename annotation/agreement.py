@@ -225,6 +225,10 @@ class AgreementReport:
     classes: list[str]
     acceptance_rate: float | None
     n_with_prelabel: int
+    # Anchoring: agreement with the teacher when its prelabel was shown vs a blind pass.
+    teacher_agreement_shown: float | None = None
+    teacher_agreement_blind: float | None = None
+    n_blind: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -268,4 +272,14 @@ def agreement_report(rows: Sequence) -> AgreementReport:
         teacher_confusion=confusion_matrix((r.teacher_category, r.category) for r in rows if r.teacher_category),
         classes=list(EMOTIONS),
         acceptance_rate=acceptance_rate((r.shown_category, r.category) for r in rows),
-        n_with_prelabel=sum(1 for r in rows if r.shown_category))
+        n_with_prelabel=sum(1 for r in rows if r.shown_category),
+        teacher_agreement_shown=_share_equal((r.teacher_category, r.category) for r in rows
+                                             if r.teacher_category and r.shown_category),
+        teacher_agreement_blind=_share_equal((r.teacher_category, r.category) for r in rows
+                                             if r.teacher_category and not r.shown_category),
+        n_blind=sum(1 for r in rows if r.teacher_category and not r.shown_category))
+
+
+def _share_equal(pairs) -> float | None:
+    pairs = list(pairs)
+    return sum(a == b for a, b in pairs) / len(pairs) if pairs else None

@@ -22,18 +22,19 @@ segment's row is locked (SELECT ... FOR UPDATE) before the re-count.
 
 import math
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 
 from .models import Assignment, GoldLabel, Label
+from .selectors import current_model_id
 
 MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
 MAX_HELD = 3  # active assignments one person may hold (current + preloaded + slack)
@@ -64,28 +65,33 @@ def live_assignments(now: datetime):
     return Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__gt=now)
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     segment_id: int
     predicted: str  # class bucket used for balancing
     uncertainty: float  # higher = ask people sooner
 
 
-def _model_id(kind: str) -> int | None:
-    """The active model of a kind, else the newest one (None when there is none)."""
-    return (ModelVersion.objects.filter(kind=kind).order_by("-is_active", "-created_at", "-pk")
-            .values_list("pk", flat=True).first())
+def _queueable_rows(teacher_id: int | None) -> list[tuple]:
+    """(segment id, teacher category, teacher entropy) of every ready, non-gold
+    segment. Plain SQL: this runs on every new assignment over the whole
+    corpus, and the ORM's compile step cost more than the query itself."""
+    segment, video = Segment._meta.db_table, Video._meta.db_table
+    prelabel, gold = Prelabel._meta.db_table, GoldLabel._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.id, p.category, p.entropy FROM {segment} s "
+            f"JOIN {video} v ON v.id = s.video_id "
+            f"LEFT JOIN {prelabel} p ON p.segment_id = s.id AND p.model_version_id = %s "
+            f"WHERE v.status = %s AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id)",
+            [teacher_id, Video.Status.READY])
+        return cursor.fetchall()
 
 
 def priority_rows() -> list[Candidate]:
     """Every queueable (ready, non-gold) segment with its predicted class and
-    uncertainty, in one pass: the shown prelabel is the active teacher's
-    (a join on the (segment, model) unique index), else the newest one."""
-    teacher_id = _model_id(ModelVersion.Kind.TEACHER)
-    segments = (Segment.objects.filter(video__status=Video.Status.READY)
-                .exclude(Exists(GoldLabel.objects.filter(segment_id=OuterRef("pk"))))
-                .annotate(teacher=FilteredRelation("prelabels", condition=Q(prelabels__model_version_id=teacher_id))))
-    rows = list(segments.values_list("pk", "teacher__category", "teacher__entropy"))
+    uncertainty: the shown prelabel is the current teacher's (a join on the
+    (segment, model) unique index), else the segment's newest prelabel."""
+    rows = _queueable_rows(current_model_id(ModelVersion.Kind.TEACHER))
     missing = [pk for pk, category, _ in rows if category is None]
     fallback: dict[int, tuple[str, float]] = {}
     if missing:
@@ -94,7 +100,7 @@ def priority_rows() -> list[Candidate]:
                                        .values_list("segment_id", "category", "entropy")):
             fallback[seg] = (category, entropy)  # the last one written wins = the newest
     students: dict[int, str] = {}
-    student_id = _model_id(ModelVersion.Kind.STUDENT) if queue_order() == "disagreement" else None
+    student_id = current_model_id(ModelVersion.Kind.STUDENT) if queue_order() == "disagreement" else None
     if student_id is not None:
         students = dict(Prelabel.objects.filter(model_version_id=student_id).values_list("segment_id", "category"))
     out = []

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.conf import settings
-from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models import Count, F, FilteredRelation, Prefetch, Q
 from django.utils import timezone
 
 from clips.models import Segment
@@ -19,16 +19,8 @@ from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
 
 # --- prelabels ---------------------------------------------------------------
 
-def prelabel_order():
-    """Active teacher first, then the newest prelabel (a student's for off-screen speech)."""
-    active_teacher_first = Case(
-        When(model_version__kind=ModelVersion.Kind.TEACHER, model_version__is_active=True, then=Value(0)),
-        default=Value(1), output_field=IntegerField())
-    return [active_teacher_first, "-created_at", "-id"]
-
-
 def pick_shown(prelabels) -> Prelabel | None:
-    """Python twin of prelabel_order() for a segment's few prelabels."""
+    """The prelabel shown for a segment: the active teacher's, else the newest."""
     def rank(p):
         mv = p.model_version
         return (0 if (mv.kind == ModelVersion.Kind.TEACHER and mv.is_active) else 1,
@@ -44,10 +36,10 @@ def prelabel_for(segment_id: int) -> Prelabel | None:
                             "model_version__name", "model_version__version"))
 
 
-def prelabel_subquery(field: str, segment_ref: str = "pk"):
-    """The shown prelabel's `field` for each row of an outer Segment-like queryset."""
-    return Subquery(Prelabel.objects.filter(segment_id=OuterRef(segment_ref))
-                    .order_by(*prelabel_order()).values(field)[:1])
+def current_model_id(kind: str) -> int | None:
+    """The active model of a kind, else the newest one (None when there is none)."""
+    return (ModelVersion.objects.filter(kind=kind).order_by("-is_active", "-created_at", "-pk")
+            .values_list("pk", flat=True).first())
 
 
 def prelabels_hidden() -> bool:
@@ -153,8 +145,13 @@ class LabelRow:
 
 
 def agreement_rows() -> list[LabelRow]:
+    """All labels, each with the current teacher's category for its segment
+    (a join on the prelabel (segment, model) unique index)."""
+    teacher_id = current_model_id(ModelVersion.Kind.TEACHER)
     rows = (Label.objects
-            .annotate(teacher_category=prelabel_subquery("category", "segment_id"))
+            .annotate(teacher=FilteredRelation("segment__prelabels",
+                                               condition=Q(segment__prelabels__model_version_id=teacher_id)))
+            .annotate(teacher_category=F("teacher__category"))
             .values_list("annotator__username", "segment_id", "category", "valence", "arousal",
                          "seconds_spent", "prelabel_shown__category", "teacher_category",
                          "segment__gold__category", "segment__gold__valence", "segment__gold__arousal")

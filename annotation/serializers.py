@@ -198,4 +198,9 @@ class AgreementSerializer(serializers.Serializer):
     acceptance_rate = serializers.FloatField(allow_null=True,
                                              help_text="share of labels equal to the prelabel shown")
     n_with_prelabel = serializers.IntegerField()
+    teacher_agreement_shown = serializers.FloatField(allow_null=True, help_text="labels equal to the teacher's "
+                                                     "category when its prelabel was shown")
+    teacher_agreement_blind = serializers.FloatField(allow_null=True, help_text="the same in the blind pass "
+                                                     "(ANNOTATION_HIDE_PRELABELS): the gap measures anchoring")
+    n_blind = serializers.IntegerField()
     queue = serializers.DictField(child=serializers.IntegerField())

@@ -16,10 +16,10 @@ labels (a 201 whose label is not in the database), over-filled segments
 import argparse
 import http.client
 import json
+import math
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,7 +69,6 @@ def setup_data(n_segments: int, n_clients: int) -> list[str]:
         top = rng.randrange(7)
         conf = rng.uniform(0.2, 0.95)
         probs = [conf if i == top else (1 - conf) / 6 for i in range(7)]
-        import math
         prelabels.append(Prelabel(segment=segment, model_version=teacher, probs=probs, category=EMOTIONS[top],
                                   confidence=conf, valence=0.0, arousal=0.0,
                                   entropy=-sum(p * math.log(p) for p in probs)))
@@ -142,6 +141,8 @@ class Client(threading.Thread):
 
     def run(self):
         self.connect()
+        if self.think:  # people do not all start in the same millisecond
+            time.sleep(self.rng.uniform(0, self.think))
         n = 0
         try:
             while time.monotonic() < self.deadline:

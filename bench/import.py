@@ -55,7 +55,8 @@ def main():
     from clips.models import Video
 
     try:
-        time.sleep(3)  # let the worker connect
+        while "ready." not in worker.logs():  # the worker creates its broker queues first
+            time.sleep(0.3)
         urls = [server.url(f"clip{i}.mp4") for i in range(args.n)]
         started = time.monotonic()
         out = worker.manage("import_clips", *urls, "--json")

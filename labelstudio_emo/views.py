@@ -22,7 +22,7 @@ def health(request):
 
 # Exports live under their own staff-only download view; everything else in
 # MEDIA_ROOT (segment audio, face crops, videos) is for logged-in annotators.
-STAFF_ONLY_MEDIA_PREFIXES = ("exports/", "models/", "people/")
+STAFF_ONLY_MEDIA_PREFIXES = ("exports/", "models/", "people/", "incoming/")
 
 
 @login_required

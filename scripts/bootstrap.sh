@@ -52,5 +52,6 @@ fi
 
 # --- database, static files, admin ----------------------------------------
 "$VPY" manage.py migrate --noinput -v 0
+"$VPY" manage.py init_broker >/dev/null
 "$VPY" manage.py collectstatic --noinput -v 0
 "$VPY" manage.py ensure_admin

@@ -112,6 +112,7 @@ class LiveWorker:
 
     def start(self):
         self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("init_broker")
         self.log = open(self.workdir / "worker.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "labelstudio_emo", "worker", "-Q", "io,gpu",

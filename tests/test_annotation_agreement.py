@@ -110,3 +110,12 @@ def test_report_keeps_gold_out_of_inter_rater_figures():
     assert raters["a"]["labels_per_hour"] == pytest.approx(3 * 3600 / 30)
     assert raters["a"]["acceptance_rate"] == 1.0 and raters["b"]["acceptance_rate"] is None
     assert report.teacher_confusion[3][3] == 2 and report.teacher_confusion[3][4] == 1
+
+
+def test_anchoring_compares_shown_and_blind_labels():
+    rows = [row("a", 1, "happy", shown="happy", teacher="happy"), row("a", 2, "sad", shown="happy", teacher="happy"),
+            row("b", 1, "sad", teacher="happy"), row("b", 2, "sad", teacher="happy"),
+            row("b", 3, "happy", teacher="happy"), row("c", 4, "fear")]
+    report = agreement_report(rows)
+    assert report.teacher_agreement_shown == pytest.approx(1 / 2)
+    assert report.teacher_agreement_blind == pytest.approx(1 / 3) and report.n_blind == 3

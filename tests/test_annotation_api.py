@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.models import Assignment, Label, LabelHistory
-from tests.annotation_factories import add_prelabel, label_payload, make_segments, make_video, teacher
+from tests.annotation_factories import add_prelabel, label_payload, make_segments, make_video
 
 pytestmark = pytest.mark.django_db
 

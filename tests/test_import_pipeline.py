@@ -191,3 +191,27 @@ def test_real_talking_head_clip_from_shared_media(allow_private, handoffs, setti
     wav = sf.info(str(settings.MEDIA_ROOT / video.audio.name))
     assert (wav.samplerate, wav.channels) == (16000, 1)
     assert wav.duration == pytest.approx(probe_media(clip).duration, abs=0.1)
+
+
+def test_youtube_playlist_rows_from_info_json(monkeypatch, allow_private, django_capture_on_commit_callbacks):
+    """A YouTube playlist (yt-dlp's flat info-json; YouTube itself is not
+    reachable here): one queued row per entry up to max-videos, entries longer
+    than the limit refused before any download, no duplicates on re-import."""
+    from clips.importing.sources import Expansion, entries_from_info
+    from tests.test_import_sources import PLAYLIST
+    monkeypatch.setattr(services, "expand", lambda url, opts: Expansion(
+        entries_from_info(PLAYLIST, opts.max_videos), True, PLAYLIST["title"]))
+    url = "https://www.youtube.com/playlist?list=PL123"
+    for attempt in range(2):
+        with django_capture_on_commit_callbacks(execute=False) as sent:
+            placeholder = services.submit_url(SourceRequest(url), ImportOptions(max_videos=3, max_duration=60),
+                                              enqueue=False)
+            result = services.run_import(placeholder.pk)
+        assert not Video.objects.filter(pk=placeholder.pk).exists()
+        rows = {v.external_id: v for v in Video.objects.all()}
+        assert sorted(rows) == ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"]
+        assert rows["aaaaaaaaaaa"].status == "failed" and rows["aaaaaaaaaaa"].error == "Too long: 1:01 (the limit is 1:00)."
+        assert rows["bbbbbbbbbbb"].source_url == "https://www.youtube.com/watch?v=bbbbbbbbbbb"
+        assert all(rows[k].status == "queued" and rows[k].extractor == "youtube" for k in ("bbbbbbbbbbb", "ccccccccccc"))
+        assert sorted(result.spawned) == sorted(v.pk for v in rows.values())
+        assert len(sent) == (2 if attempt == 0 else 0)  # downloads queued once, not again

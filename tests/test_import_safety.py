@@ -76,3 +76,23 @@ def test_every_request_yt_dlp_makes_is_checked(media_server):
             ydl.extract_info(media_server.url("talk.mp4"), download=False)
     with SafeYoutubeDL({"quiet": True}, allow_private=True) as ydl:
         assert ydl.urlopen(media_server.url("talk.mp4")).status == 200
+
+
+def test_unknown_hosts_fail_and_dns_outages_are_retried(monkeypatch):
+    from clips.importing.safety import UnresolvableHost
+    from clips.importing.sources import ImportFailed, SourceOptions, TransientImportError, expand
+    failure = {}
+
+    def resolver(host, port, *args, **kwargs):
+        raise socket.gaierror(failure["errno"], "resolver says no")
+    monkeypatch.setattr("clips.importing.safety.socket.getaddrinfo", resolver)
+    failure["errno"] = socket.EAI_AGAIN  # resolver down for a moment
+    with pytest.raises(UnresolvableHost) as err:
+        check_url("https://www.youtube.com/watch?v=x", allow_private=False)
+    assert err.value.transient
+    with pytest.raises(TransientImportError):
+        expand("https://www.youtube.com/watch?v=x", SourceOptions())
+    failure["errno"] = socket.EAI_NONAME  # no such host: a permanent, clear failure
+    with pytest.raises(ImportFailed, match="cannot be resolved") as err:
+        expand("https://no-such-host.example/x.mp4", SourceOptions())
+    assert not isinstance(err.value, TransientImportError)

@@ -31,6 +31,9 @@ def statuses(worker) -> dict:
 
 def test_worker_imports_urls_and_recovers_from_being_killed(live_worker, media_server):
     good, bad, slow = media_server.url("talk2.mp4"), media_server.url("absent.mp4"), media_server.url("slow/talk.mp4")
+    # Let the worker create its broker queues first: kombu's SQL transport fails
+    # when a producer and a starting worker create the same queue row at once.
+    wait_for(lambda: "ready." in live_worker.logs(), timeout=120, interval=0.3)
     result = live_worker.manage("import_clips", good, bad, slow, "--json")
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert [r["status"] for r in rows] == ["queued"] * 3

@@ -215,3 +215,20 @@ def test_identities_are_clustered_across_scenes():
     assert [t.identity for t in tracks] == [0, 1, 0, 0, 1, -1]
     data = np.array([t.encoding for t in tracks[:5]])
     assert list(_leader_clusters(data, 0.3)) == [0, 1, 0, 0, 1]  # the long-video path agrees
+
+
+def test_detector_choice_is_automatic_and_overridable():
+    from face_recognition import api
+    from skimage import data
+
+    from clips.segmentation.faces import choose_detector, detect, dlib_has_cuda
+    from clips.segmentation.params import FaceParams
+
+    assert choose_detector(FaceParams()) == ("cnn" if dlib_has_cuda() else "hog")
+    assert choose_detector(FaceParams(detector="cnn")) == "cnn"
+    with pytest.raises(ValueError, match="unknown face detector"):
+        choose_detector(FaceParams(detector="yolo"))
+    face = np.ascontiguousarray(data.astronaut()[:300, 100:400])
+    for kind in ("hog", "cnn"):  # both dlib detectors find the same face
+        rects = detect(api, face, kind, 0)
+        assert len(rects) == 1 and 60 <= rects[0].width() <= 160

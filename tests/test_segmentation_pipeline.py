@@ -239,3 +239,15 @@ def test_settings_override_parameters_and_plug_in_a_speaker_model(talking_cut, s
     settings.SEGMENTATION = {"faces": {"detectorr": "cnn"}}
     with pytest.raises(ValueError, match="detectorr"):
         pipeline.default_params()
+
+
+def test_commands_refuse_unknown_or_unimported_videos():
+    with pytest.raises(CommandError, match="no video with id 999"):
+        call_command("video_report", "999", "--json")
+    with pytest.raises(CommandError, match="no video with id 999"):
+        call_command("segment_video", "999", "--sync")
+    pending = Video.objects.create(extractor="url", external_id="x", status=Video.Status.DOWNLOADING)
+    with pytest.raises(CommandError, match="no media file yet"):
+        call_command("segment_video", str(pending.pk), "--sync")
+    pending.refresh_from_db()
+    assert pending.status == Video.Status.DOWNLOADING  # a download in progress is left alone

@@ -1,7 +1,6 @@
 """Retrain API and pages: staff only, one live run at a time, cancel, restart
 after a worker died mid-run."""
 
-import os
 import subprocess
 import sys
 import time
@@ -51,38 +50,6 @@ def test_database_lets_exactly_one_of_two_racing_starts_through(monkeypatch):
     assert TrainingRun.objects.filter(status__in=["queued", "running"]).count() == 1
 
 
-RACE = """
-import os, time
-from inference.student import services
-from tests.conftest import ROOT
-time.sleep(max(0.0, float(os.environ["GO_AT"]) - time.time()))
-try:
-    print("started", services.start_run(enqueue=False).id)
-except services.RunAlreadyActive as exc:
-    print("busy:", exc)
-"""
-
-
-@pytest.mark.backends
-def test_concurrent_clicks_start_one_run(tmp_path):
-    """Two processes click Retrain at the same instant on a real database file
-    (or DATABASE_URL): exactly one run starts, the other is told why."""
-    env = {**os.environ, "LSE_VAR_DIR": str(tmp_path), "MEDIA_ROOT": str(tmp_path / "media"),
-           "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'db.sqlite3'}"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    if os.environ.get("DATABASE_URL"):
-        subprocess.run([sys.executable, "manage.py", "shell", "-c",
-                        "from inference.models import TrainingRun; TrainingRun.objects.all().delete()"],
-                       cwd=ROOT, env=env, check=True)
-    env["GO_AT"] = str(time.time() + 12)
-    procs = [subprocess.Popen([sys.executable, "manage.py", "shell", "-c", RACE], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [p.communicate(timeout=120) for p in procs]
-    lines = sorted(out.strip().splitlines()[-1] for out, _ in outs)
-    assert len(lines) == 2 and lines[0] == "busy: a training run is already running", outs
-    assert lines[1].startswith("started "), outs
-
-
 def test_cancel_a_queued_run_then_start_again(staff_client):
     run_id = staff_client.post("/api/training-runs/", {}, content_type="application/json").json()["id"]
     cancelled = staff_client.post(f"/api/training-runs/{run_id}/cancel/")
@@ -96,6 +63,12 @@ def test_running_run_is_asked_to_stop(staff_client):
     assert response.status_code == 200 and b"cancelling" in response.content
     run.refresh_from_db()
     assert run.cancel_requested and run.status == "running"  # the training loop stops it
+    assert b"Mark cancelled now" in response.content
+    # asked again (the worker is gone): cancelled at once, and Retrain works again
+    staff_client.post(f"/models/runs/{run.id}/cancel/")
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    assert staff_client.post("/api/training-runs/", {}, content_type="application/json").status_code == 201
 
 
 def test_run_killed_mid_way_is_failed_on_worker_restart_and_can_start_again():
@@ -136,22 +109,48 @@ def test_run_page_and_partial_render(staff_client):
     assert data["history"][0]["val_uar"] == 0.3 and data["progress"] == 40
 
 
+RACE = """
+import os, time
+from inference.student import services
+time.sleep(max(0.0, float(os.environ["GO_AT"]) - time.time()))
+try:
+    print("started", services.start_run(enqueue=False).id)
+except services.RunAlreadyActive as exc:
+    print("busy:", exc)
+"""
+
+
 @pytest.mark.worker
-def test_real_worker_start_fails_runs_left_running(tmp_path_factory):
-    """A worker that (re)starts marks the runs its previous life left
-    'running' as failed, with the reason, so Retrain works again."""
+@pytest.mark.backends
+def test_concurrent_clicks_start_one_run_and_a_dead_run_is_failed_on_worker_start(tmp_path_factory):
+    """On a real database (file, or DATABASE_URL) and a real worker:
+    1. two processes click Retrain at the same instant: one run starts, the other is told why;
+    2. that run is left 'running' (its worker died); the next worker start marks it
+       failed with the reason, and Retrain works again."""
     from tests.conftest import LiveWorker, wait_for
 
     worker = LiveWorker(tmp_path_factory.mktemp("student-worker"))
     worker.manage("migrate", "--noinput", "-v", "0")
-    worker.manage("shell", "-c", "from inference.models import TrainingRun as T; T.objects.all().delete(); "
-                                 "T.objects.create(status='running', progress=40)")
-    read = ("from inference.models import TrainingRun as T; r = T.objects.get(); "
-            "print(r.status + '|' + r.error)")
+    worker.manage("shell", "-c", "from inference.models import TrainingRun as T; T.objects.all().delete()")
+    env = {**worker.env, "GO_AT": str(time.time() + 12)}
+    procs = [subprocess.Popen([sys.executable, "manage.py", "shell", "-c", RACE], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    lines = sorted(out.strip().splitlines()[-1] for out, _ in outs)
+    assert lines[0] == "busy: a training run is already running", outs
+    assert lines[1].startswith("started "), outs
+
+    worker.manage("shell", "-c", "from inference.models import TrainingRun as T; "
+                                 "T.objects.update(status='running', progress=40)")
+    read = "from inference.models import TrainingRun as T; r = T.objects.get(); print(r.status + '|' + r.error)"
     try:
         worker.start()
         status = wait_for(lambda: (out := worker.manage("shell", "-c", read).stdout.strip().splitlines()[-1])
-                          .startswith("failed") and out, timeout=90, interval=1.0)
+                          .startswith("failed") and out, timeout=120, interval=1.0)
     finally:
         worker.stop()
     assert status == "failed|worker stopped mid-run; start again", worker.logs()
+    again = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", RACE], cwd=ROOT, env={**worker.env, "GO_AT": "0"},
+        capture_output=True, text=True, timeout=120)
+    assert again.stdout.strip().splitlines()[-1].startswith("started "), again.stdout + again.stderr

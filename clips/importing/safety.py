@@ -17,6 +17,14 @@ class UnsafeURL(ValueError):
     """The URL must not be fetched; the message says why, for the user."""
 
 
+class UnresolvableHost(UnsafeURL):
+    """DNS gave no address; `transient` when the resolver itself failed (EAI_AGAIN)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
 ALLOWED_SCHEMES = ("http", "https")
 
 
@@ -36,8 +44,12 @@ def is_public_address(address: str) -> bool:
 def resolve_host(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeURL(f"Host {host!r} cannot be resolved.") from exc
+    except socket.gaierror as exc:
+        transient = exc.errno == socket.EAI_AGAIN
+        raise UnresolvableHost(f"Host {host!r} cannot be resolved" + (" (DNS failure)." if transient else "."),
+                               transient=transient) from exc
+    except UnicodeError as exc:
+        raise UnresolvableHost(f"Host {host!r} is not a valid host name.") from exc
     return sorted({info[4][0] for info in infos})
 
 

@@ -27,7 +27,7 @@ from clips.models import Segment, Video
 
 from . import files
 from .inputs import ImportOptions, SourceRequest
-from .safety import UnsafeURL, check_url
+from .safety import UnresolvableHost, UnsafeURL, check_url
 from .sources import (Entry, ImportFailed, SourceOptions, TransientImportError, check_duration, download,
                       expand, url_id)
 
@@ -74,6 +74,8 @@ def submit_url(req: SourceRequest, options: ImportOptions, user=None, enqueue: b
     error = ""
     try:
         check_url(url)
+    except UnresolvableHost:
+        pass  # DNS may be down for a moment: the import task checks again (and retries)
     except UnsafeURL as exc:
         error = str(exc)
     video, created = Video.objects.get_or_create(
@@ -178,6 +180,7 @@ def run_import(video_id: int, worker: str = "", progress: Progress | None = None
         return result
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
+            fail(video.pk, f"Import failed: {exc.strerror or exc}")
             raise
         fail(video.pk, DISK_FULL)
         return result
@@ -233,15 +236,16 @@ def _spawn_entry(parent: Video, entry: Entry) -> Video:
         defaults=dict(source_url=entry.url[:2000], title=entry.title[:500], channel=entry.channel[:255],
                       duration=entry.duration, language=parent.language, speaker_hint=parent.speaker_hint,
                       options=parent.options, created_by=parent.created_by))
-    if not created and child.status == Video.Status.FAILED and not child.file:
-        reset_for_retry(child)  # listed again: try again
-        enqueue_import(child.pk)
-    if created:
+    listed_again = not created and child.status == Video.Status.FAILED and not child.file
+    if created or listed_again:
         try:  # flat entries often know the duration: refuse long ones without a download
             check_duration(entry.duration, options.resolved().max_duration)
-            enqueue_import(child.pk)
         except ImportFailed as exc:
             fail(child.pk, str(exc))
+            return child
+        if listed_again:
+            reset_for_retry(child)
+        enqueue_import(child.pk)
     return child
 
 
@@ -253,26 +257,38 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
         fetched = download(video.source_url, work, source_options(options),
                            progress=lambda f: progress(f * DOWNLOAD_SHARE))
         _apply_metadata(video, fetched.metadata)
-        local = fetched.path
-    else:
-        local = None  # upload / local file already in storage
-    source_path = local or Path(video.file.path)
+        local, source_path = True, fetched.path
+    else:  # upload / local file already in storage
+        local, source_path = False, _stored_path(video, work)
     info = media.probe_media(source_path)
-    if local is not None or video.clip_start or video.clip_end is not None:
+    if local or video.clip_start or video.clip_end is not None:
         check_duration(_kept_duration(video, info.duration), options.max_duration)
     if video.clip_start or video.clip_end is not None:
         source_path, info = _trim(video, source_path, info, work)
-        local = source_path
-    if local is not None:
+        local = True
+    _apply_probe(video, info)
+    wav = media.extract_audio(source_path, work / "audio.wav", rate=16000) if info.has_audio else None
+    if local:  # moved into storage only now that it is complete and usable
         name = files.media_name("videos", video.pk, video.title, source_path.suffix)
         video.file.name = files.store_file(source_path, name)
-    progress(DOWNLOAD_SHARE, "downloaded", force=True)
-    _apply_probe(video, info)
     video.stage = "downloaded"
     # update_fields: a video deleted meanwhile raises instead of coming back
     video.save(update_fields=["file", "stage", "updated_at", *PROBE_FIELDS, *META_FIELDS])
-    _make_audio(video, info, work)
+    progress(DOWNLOAD_SHARE, "downloaded", force=True)
+    _store_audio(video, wav)
     progress(IMPORT_DONE_PROGRESS, "audio", force=True)
+
+
+def _stored_path(video: Video, work: Path) -> Path:
+    """A local path of the stored media (a copy when storage is remote, e.g. S3)."""
+    try:
+        return Path(video.file.path)
+    except NotImplementedError:
+        dst = work / ("source" + Path(video.file.name).suffix)
+        with video.file.open("rb") as src, open(dst, "wb") as out:
+            for chunk in src.chunks():
+                out.write(chunk)
+        return dst
 
 
 def _kept_duration(video: Video, duration: float) -> float:
@@ -312,10 +328,8 @@ def _apply_probe(video: Video, info: media.MediaInfo):
         _add_note(video, "audio only: every segment is off-screen speech")
 
 
-def _make_audio(video: Video, info: media.MediaInfo, work: Path):
-    if info.has_audio:
-        wav = media.extract_audio(video.file.path if _local_storage() else _local_copy(video, work),
-                                  work / "audio.wav", rate=16000)
+def _store_audio(video: Video, wav: Path | None):
+    if wav is not None:
         if video.audio:
             files.delete_stored(video.audio.name)
         video.audio.name = files.store_file(wav, f"audio/{video.pk}.wav")
@@ -326,24 +340,6 @@ def _make_audio(video: Video, info: media.MediaInfo, work: Path):
     video.progress = IMPORT_DONE_PROGRESS
     video.error = ""
     video.save(update_fields=["audio", "stage", "status", "progress", "error", "notes", "updated_at"])
-
-
-def _local_storage() -> bool:
-    from django.core.files.storage import default_storage
-    try:
-        default_storage.path("x")
-        return True
-    except NotImplementedError:
-        return False
-
-
-def _local_copy(video: Video, work: Path) -> Path:
-    """Remote storage (S3...): ffmpeg needs a local file."""
-    dst = work / ("source" + Path(video.file.name).suffix)
-    with video.file.open("rb") as src, open(dst, "wb") as out:
-        for chunk in src.chunks():
-            out.write(chunk)
-    return dst
 
 
 def hand_off_to_segmentation(video_id: int):

@@ -18,7 +18,7 @@ from typing import Callable
 from yt_dlp import YoutubeDL
 from yt_dlp.utils import DownloadError
 
-from .safety import UnsafeURL, check_url
+from .safety import UnresolvableHost, UnsafeURL, check_url
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,16 @@ def humanize_error(message: str) -> tuple[str, bool]:
     return f"Download failed: {first[:200]}", False
 
 
+def _raise_unsafe(exc: UnsafeURL):
+    if isinstance(exc, UnresolvableHost) and exc.transient:
+        raise TransientImportError(str(exc)) from exc
+    raise ImportFailed(str(exc)) from exc
+
+
 def _raise_for(exc: Exception):
     cause = getattr(exc, "exc_info", None)
     if cause and isinstance(cause[1], UnsafeURL):
-        raise ImportFailed(str(cause[1])) from exc
+        _raise_unsafe(cause[1])
     message, transient = humanize_error(str(exc))
     raise (TransientImportError if transient else ImportFailed)(message) from exc
 
@@ -288,7 +294,7 @@ def expand(url: str, options: SourceOptions) -> Expansion:
     except DownloadError as exc:
         _raise_for(exc)
     except UnsafeURL as exc:
-        raise ImportFailed(str(exc)) from exc
+        _raise_unsafe(exc)
 
 
 def download(url: str, dest_dir: Path, options: SourceOptions,
@@ -330,7 +336,7 @@ def download(url: str, dest_dir: Path, options: SourceOptions,
     except DownloadError as exc:
         _raise_for(exc)
     except UnsafeURL as exc:
-        raise ImportFailed(str(exc)) from exc
+        _raise_unsafe(exc)
     path = _downloaded_path(result or {}, dest_dir)
     if path is None:
         if options.max_filesize:

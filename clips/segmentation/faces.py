@@ -218,20 +218,20 @@ def track_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams 
             full = not live or (i // det_every) % full_every == 0
             found = detect(api, frame, kind, upsample) if full else detect_near(api, frame, kind, upsample, live)
             rects = [r for r in found if min(r.width(), r.height()) >= min_px]
-            live = _assign(rects, live, t, frame, scene_i, finished, params, api, encode, to_source)
+            live = _assign(rects, live, t, frame, scene_i, params, api, encode, to_source)
 
         if progress and i % 50 == 0 and info.duration:
             progress(min(1.0, t / info.duration))
     close(live)
 
-    finished.sort(key=lambda tr: (tr.start, tr.index))
+    finished.sort(key=lambda tr: (tr.start, tr.scene_index))
     for n, tr in enumerate(finished):
         tr.index = n
     cluster_identities(finished, params.identity_distance)
     return finished
 
 
-def _assign(rects, live, t, frame, scene_i, finished, params, api, encode, to_source):
+def _assign(rects, live, t, frame, scene_i, params, api, encode, to_source):
     """Attach this frame's detections to live tracks (overlap first, then encodings)."""
     shapes = [api.pose_predictor_68_point(frame, r) for r in rects]
     boxes = [to_source(r) for r in rects]
@@ -262,8 +262,8 @@ def _assign(rects, live, t, frame, scene_i, finished, params, api, encode, to_so
         if d in matched:
             item = live[matched[d]]
         else:
-            n = len(finished) + len(live) + 1000 * (scene_i + 1)  # provisional; renumbered at the end
-            item = _Live(FaceTrack(index=n, scene_index=scene_i), last_t=t, last_rect=rects[d])
+            # index -1 until all tracks are known; then numbered in time order
+            item = _Live(FaceTrack(index=-1, scene_index=scene_i), last_t=t, last_rect=rects[d])
             live.append(item)
         pts = landmarks_array(shapes[d])
         item.track.boxes.append((round(t, 3), *boxes[d]))

@@ -21,7 +21,10 @@ class SceneParams:
 class FaceParams:
     sample_fps: float = 5.0           # face detection rate
     mouth_fps: float = 10.0           # lip landmarks rate (multiple of sample_fps; speech is ~4-5 syllables/s)
-    detect_width: int = 640           # frames are downscaled to this width for detection (never upscaled)
+    # Frames are downscaled to this width for detection (never upscaled). HOG finds faces
+    # from ~80 px at this scale (~40 px with upsample=1, ~4x slower): at 640 on 1280x720
+    # video that is faces from ~160 px; raise it (or upsample) for wide shots.
+    detect_width: int = 640
     detector: str = "auto"            # "auto" (cnn if dlib has CUDA, else hog), "hog" or "cnn"
     upsample: int | None = None       # dlib upsampling; None = 1 for frames narrower than 400 px, else 0
     min_face_px: int = 48             # faces smaller than this in source pixels are dropped

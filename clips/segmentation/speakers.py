@@ -173,13 +173,16 @@ def find_speech_turns(wav_path: str | Path, tracks: list[FaceTrack], params: Spe
             if e - s < 0.05:
                 continue
             # Only this scene's faces can be speaking (keeps hours of video fast, too).
-            local = by_scene.get(scenes[max(0, bisect_right(starts, (s + e) / 2) - 1)].index, []) \
-                if scenes else tracks
+            if scenes:
+                local = by_scene.get(scenes[max(0, bisect_right(starts, (s + e) / 2) - 1)].index, [])
+            else:
+                local = tracks
             local = [tr for tr in local if _coverage(tr, s, e) > 0]
-            # One visible face throughout: decide once, on all its samples.
+            # One face visible throughout: longer windows, more lip samples per decision.
             whole = [tr for tr in local if _coverage(tr, s, e) >= params.min_coverage]
             single = len(whole) == 1 and all(_coverage(tr, s, e) < 0.05 for tr in local if tr is not whole[0])
-            n = 1 if single else max(1, int(round((e - s) / params.window_s)))
+            window = params.window_s * (3 if single else 1)
+            n = max(1, int(round((e - s) / window)))
             edges = np.linspace(s, e, n + 1)
             for ws, we in zip(edges, edges[1:]):
                 turns.append(_decide(float(ws), float(we), local, audio, model, params))

@@ -189,9 +189,28 @@ def read_class_folders(directory) -> list[tuple[Path, int]]:
 class FeatureDataset(Dataset):
     """Items -> training tensors; random crops of long clips when training."""
 
-    def __init__(self, items: list[Item], crop_frames: int | None = None, train: bool = False, seed: int = 0):
+    def __init__(self, items: list[Item], crop_frames: int | None = None, train: bool = False, seed: int = 0,
+                 spec_augment: bool = False):
         self.items, self.crop_frames, self.train = items, crop_frames, train
+        self.spec_augment = spec_augment and train
         self.rng = np.random.default_rng(seed)
+
+    def _mask(self, feats: np.ndarray) -> np.ndarray:
+        """SpecAugment-style: one band of up to 8 mel channels and one stretch of
+        up to 10% of the frames set to the clip's mean (a few thousand
+        segments overfit quickly otherwise)."""
+        feats = feats.copy()
+        n_mels, frames = feats.shape
+        fill = float(feats.mean())
+        width = int(self.rng.integers(0, 9))
+        if width:
+            start = int(self.rng.integers(0, n_mels - width + 1))
+            feats[start:start + width] = fill
+        span = int(self.rng.integers(0, max(1, frames // 10) + 1))
+        if span:
+            start = int(self.rng.integers(0, frames - span + 1))
+            feats[:, start:start + span] = fill
+        return feats
 
     def __len__(self):
         return len(self.items)
@@ -202,6 +221,8 @@ class FeatureDataset(Dataset):
         if self.train and self.crop_frames and feats.shape[1] > self.crop_frames:
             start = int(self.rng.integers(0, feats.shape[1] - self.crop_frames + 1))
             feats = feats[:, start:start + self.crop_frames]
+        if self.spec_augment:
+            feats = self._mask(feats)
         has_va = item.valence is not None and item.arousal is not None
         n = len(EMOTIONS)
         return {

@@ -118,10 +118,15 @@ def _enqueue(run_id: int):
 
 
 def request_cancel(run_id: int) -> TrainingRun:
-    """Queued runs are cancelled at once; running ones stop at the next batch."""
+    """Queued runs are cancelled at once; running ones stop at the next batch.
+    Asking again for a running run marks it cancelled at once (its worker may
+    be gone; if it is not, it stops at its next batch and keeps nothing)."""
+    now = timezone.now()
     TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(),
+        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=now,
         error="cancelled before it started")
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING, cancel_requested=True).update(
+        status=TrainingRun.Status.CANCELLED, finished_at=now, error="cancelled by staff (forced)")
     TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(cancel_requested=True)
     return TrainingRun.objects.get(pk=run_id)
 
@@ -302,9 +307,13 @@ def _finish(run, export, corpus, result, figures, settings: RunSettings, reporte
             mv.is_active = True
             mv.save(update_fields=["is_active"])
             metrics["activated"] = True
-        TrainingRun.objects.filter(pk=run.id).update(
+        updated = TrainingRun.objects.filter(pk=run.id, status=TrainingRun.Status.RUNNING).update(
             status=TrainingRun.Status.SUCCEEDED, metrics=metrics, model_version=mv, progress=100,
             finished_at=timezone.now(), error="")
+        if not updated:  # cancelled or failed meanwhile: keep nothing
+            transaction.set_rollback(True)
+            default_storage.delete(weights)
+            return TrainingRun.objects.get(pk=run.id)
     reporter.stage(100, f"done: {mv} test UAR {figures['uar']:.3f} (baseline {baseline['uar']:.3f})")
     if metrics.get("activated") and reporter.enqueue_followups:
         transaction.on_commit(_enqueue_prelabel_missing)

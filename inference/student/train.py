@@ -34,6 +34,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 6            # epochs without a better val UAR before stopping
     crop_seconds: float = 4.0    # random crops of longer clips while training
+    spec_augment: bool = True    # random frequency/time masks while training
     seed: int = 0
     device: str | None = None    # None = CUDA when present, else CPU
     # CPU threads for torch; None = torch's default. One by default: with these
@@ -126,7 +127,8 @@ def _train(train_items, val_items, model_cfg, loss_cfg, train_cfg, feature_cfg, 
                                              loss_cfg.max_class_weight)).to(device)
     crop = int(train_cfg.crop_seconds * feature_cfg.frames_per_second) or None
     generator = torch.Generator().manual_seed(train_cfg.seed)
-    loader = DataLoader(FeatureDataset(train_items, crop, train=True, seed=train_cfg.seed),
+    loader = DataLoader(FeatureDataset(train_items, crop, train=True, seed=train_cfg.seed,
+                                       spec_augment=train_cfg.spec_augment),
                         batch_size=train_cfg.batch_size, shuffle=True, collate_fn=collate,
                         generator=generator, drop_last=len(train_items) > train_cfg.batch_size)
     val_loader = DataLoader(FeatureDataset(val_items), batch_size=32, collate_fn=collate)

@@ -1,7 +1,12 @@
-// Review page: loop the segment like the annotation page does.
-const el = document.getElementById("review-player");
-if (el) {
-  const start = Number(el.dataset.start), end = Number(el.dataset.end);
-  el.addEventListener("timeupdate", () => { if (el.currentTime >= end) el.currentTime = start; });
-  el.addEventListener("loadedmetadata", () => { el.currentTime = start; }, { once: true });
+// Review page: the segment loops with the speaker's box, as annotators saw it.
+import { Player } from "./player.js";
+
+const data = document.getElementById("review-payload");
+if (data) {
+  const segment = JSON.parse(data.textContent);
+  const $ = (id) => document.getElementById(id);
+  const player = new Player({ container: $("players"), facebox: $("facebox"), audioOnly: $("audio-only"),
+                              playHint: $("play-hint"), loopFill: $("loopbar-fill") });
+  player.show(segment.media, segment.box);
+  $("toggle-play").addEventListener("click", () => player.toggle());
 }

@@ -24,7 +24,7 @@ def test_staff_exports_watches_progress_and_downloads(live_server, make_annotato
         pytest.skip(f"{CHROMIUM} is not installed")
     build_corpus(make_annotator)
     # Queue without building, so the page shows a live export; it is built below, in steps.
-    monkeypatch.setattr("annotation.tasks.build_export_task.delay", lambda export_id: None)
+    monkeypatch.setattr("annotation.export_views.enqueue_export", lambda export: export)
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(accept_downloads=True)
@@ -34,19 +34,20 @@ def test_staff_exports_watches_progress_and_downloads(live_server, make_annotato
         page.click("button[type=submit]")
         page.goto(live_server.url + "/exports/")
         page.fill("input[name=seed]", "7")
-        page.click("button:has-text('Export')")
-        page.wait_for_selector("tr[data-status=queued]")
+        with page.expect_navigation():
+            page.click("button:has-text('Export')")
         export = Export.objects.get()
+        assert page.query_selector("tr[data-status=queued]"), (export.status, export.error, page.inner_text("main"))
         assert export.params["seed"] == 7 and export.params["exclude_flags"] == ["not_speaker", "bad_audio"]
 
         Export.objects.filter(pk=export.pk).update(status="running", progress=42)
-        page.wait_for_function("document.querySelector('tr[data-id] progress').value == 42", timeout=10_000)
+        page.wait_for_function("document.querySelector('tr[data-id] progress').value == 42", timeout=30_000)
         assert "running 42%" in page.inner_text("tr[data-id] .status-text")
 
         from annotation.export import build_export
         built = build_export(export.pk)
         assert built.status == "succeeded", built.error
-        link = page.wait_for_selector("a:has-text('zip')", timeout=10_000)  # page reloads when done
+        link = page.wait_for_selector("a:has-text('zip')", timeout=30_000)  # page reloads when done
         with page.expect_download() as info:
             link.click()
         target = tmp_path / "download.zip"
