@@ -32,7 +32,7 @@ class DataError(ValueError):
 class Item:
     key: str                          # segment id or file path
     split: str
-    feats: np.ndarray                 # [n_mels, frames] log-mel
+    feats: np.ndarray                 # [n_mels, frames] log-mel (float16 to halve memory)
     human: int = -1                   # human majority class, -1 = none
     teacher_probs: np.ndarray | None = None
     valence: float | None = None      # human mean, else the teacher's
@@ -117,7 +117,7 @@ def read_export(zip_path, cfg: FeatureConfig = FeatureConfig(), progress=None) -
                 skipped.append(f"{sid}: audio missing")
                 continue
             try:
-                feats = file_log_mel(archive.read(audio), cfg)
+                feats = file_log_mel(archive.read(audio), cfg).astype(np.float16)
             except ValueError as exc:
                 skipped.append(f"{sid}: {exc}")
                 continue
@@ -221,6 +221,7 @@ class FeatureDataset(Dataset):
         if self.train and self.crop_frames and feats.shape[1] > self.crop_frames:
             start = int(self.rng.integers(0, feats.shape[1] - self.crop_frames + 1))
             feats = feats[:, start:start + self.crop_frames]
+        feats = feats.astype(np.float32)
         if self.spec_augment:
             feats = self._mask(feats)
         has_va = item.valence is not None and item.arousal is not None

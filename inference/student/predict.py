@@ -81,7 +81,7 @@ def predict_features(model: StudentNet, feats: list[np.ndarray], device: torch.d
             lengths = torch.tensor([feats[i].shape[1] for i in idx])
             batch = torch.full((len(idx), feats[idx[0]].shape[0], int(lengths.max())), float(np.log(1e-6)))
             for row, i in enumerate(idx):
-                batch[row, :, : feats[i].shape[1]] = torch.from_numpy(feats[i])
+                batch[row, :, : feats[i].shape[1]] = torch.from_numpy(np.asarray(feats[i], np.float32))
             out = model(batch.to(device), lengths.to(device))
             probs[idx] = torch.softmax(out["logits"], -1).cpu().numpy()
             va[idx] = out["va"].cpu().numpy()

@@ -8,14 +8,14 @@ from celery.signals import worker_ready
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="gpu.train_student", acks_late=False, ignore_result=True)
-def train_student_task(run_id: int) -> None:
+# acks_late=False: a worker killed mid-run must not get the run again on
+# restart; worker_ready below marks it failed instead, and staff start anew.
+@shared_task(bind=True, name="gpu.train_student", acks_late=False, ignore_result=True)
+def train_student_task(self, run_id: int) -> None:
     """Train one student run (a queued TrainingRun) in this worker."""
     from .services import run_training
 
-    from celery import current_task
-    worker = getattr(current_task.request, "hostname", None) if current_task else None
-    run_training(run_id, worker=worker)
+    run_training(run_id, worker=getattr(self.request, "hostname", None))
 
 
 @shared_task(name="gpu.student_prelabel_missing", ignore_result=True)

@@ -96,7 +96,7 @@ def evaluate_items(model: StudentNet, items: list[Item], train_items: list[Item]
 
 
 def _feature_stats(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
-    frames = np.concatenate([i.feats for i in items], axis=1)
+    frames = np.concatenate([i.feats for i in items], axis=1).astype(np.float32)
     return frames.mean(axis=1), frames.std(axis=1)
 
 
