@@ -9,6 +9,7 @@ from under which licence, and what it cannot be trusted for.
 import io
 import json
 import math
+import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ SPLITS = ("train", "val", "test")
 # V/A are rounded to this grid for α: the krippendorff package builds a units x values x values
 # array, so 21 values keep it small (10,000 segments: ~35 MB) where raw floats would need gigabytes.
 VA_STEP = 0.1
+ALPHA_MAX_UNITS = 10_000
 
 
 @dataclass
@@ -34,22 +36,23 @@ class Agreement:
     unanimous_share: float | None     # share of those where everyone agreed
     labels_per_segment: dict = field(default_factory=dict)  # {n labels: segments}
     per_class_vote_share: dict = field(default_factory=dict)
+    alpha_sampled: int = 0            # α computed on this many randomly sampled segments (0 = all)
 
 
-def _alpha(matrix: np.ndarray, level: str, domain=None) -> float | None:
+def _alpha(value_counts: np.ndarray, level: str, domain) -> float | None:
     """α or None when undefined (no pairable values, or a single value everywhere)."""
     try:
-        value = krippendorff_alpha(matrix, level, domain)
+        value = krippendorff_alpha(value_counts, level, domain)
     except (ValueError, ZeroDivisionError, FloatingPointError):
         return None
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def krippendorff_alpha(matrix: np.ndarray, level: str, domain=None) -> float:
+def krippendorff_alpha(value_counts: np.ndarray, level: str, domain) -> float:
     import krippendorff
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        return krippendorff.alpha(reliability_data=matrix, level_of_measurement=level, value_domain=domain)
+        return krippendorff.alpha(value_counts=value_counts, level_of_measurement=level, value_domain=domain)
 
 
 def agreement_figures(rows: list[dict]) -> Agreement:
@@ -60,19 +63,25 @@ def agreement_figures(rows: list[dict]) -> Agreement:
     agreement = Agreement(None, None, None, len(multi), len(raters), sum(per_n[k] * k for k in per_n),
                           None, None, dict(sorted(per_n.items())))
     if multi and raters:
-        cat = np.full((len(raters), len(multi)), np.nan)
-        val = np.full_like(cat, np.nan)
-        aro = np.full_like(cat, np.nan)
+        sample = multi
+        if len(multi) > ALPHA_MAX_UNITS:  # keeps memory bounded; a seeded sample, said so in the card
+            sample = random.Random(0).sample(multi, ALPHA_MAX_UNITS)
+            agreement.alpha_sampled = ALPHA_MAX_UNITS
+        # value counts (units x values) rather than raters x units: independent of the number of raters
+        grid = range(-round(1 / VA_STEP), round(1 / VA_STEP) + 1)
+        cat = np.zeros((len(sample), len(EMOTIONS)), dtype=np.int64)
+        val = np.zeros((len(sample), len(grid)), dtype=np.int64)
+        aro = np.zeros_like(val)
         class_index = {c: i for i, c in enumerate(EMOTIONS)}
-        for u, row in enumerate(multi):
+        offset = -grid.start
+        for u, row in enumerate(sample):
             for label in row["labels"]:
-                r = index[label["annotator"]]
-                cat[r, u] = class_index[label["category"]]
-                val[r, u] = round(label["valence"] / VA_STEP)  # grid index; interval distances scale alike
-                aro[r, u] = round(label["arousal"] / VA_STEP)
+                cat[u, class_index[label["category"]]] += 1
+                val[u, round(label["valence"] / VA_STEP) + offset] += 1  # grid index: interval α is scale-free
+                aro[u, round(label["arousal"] / VA_STEP) + offset] += 1
         agreement.alpha_category = _alpha(cat, "nominal", list(range(len(EMOTIONS))))
-        agreement.alpha_valence = _alpha(val, "interval")
-        agreement.alpha_arousal = _alpha(aro, "interval")
+        agreement.alpha_valence = _alpha(val, "interval", list(grid))
+        agreement.alpha_arousal = _alpha(aro, "interval", list(grid))
         shares = [row["vote_share"] for row in multi if row["vote_share"] is not None]
         if shares:
             agreement.mean_vote_share = float(np.mean(shares))
@@ -354,7 +363,9 @@ def render_card(rows: list[dict], *, export_id: int, created_at: str, params: di
          if agreement.per_class_vote_share else ""),
         "",
         "α is 1 for perfect agreement and 0 for chance; n/a means too few repeated labels to compute it. "
-        f"Valence and arousal were rounded to {VA_STEP} for α.",
+        f"Valence and arousal were rounded to {VA_STEP} for α."
+        + (f" α was computed on a random sample of {agreement.alpha_sampled} of these segments (seed 0)."
+           if agreement.alpha_sampled else ""),
         "",
         "![agreement](plots/agreement.png)",
         "",

@@ -91,7 +91,7 @@ def build_export(export_id: int, progress: Progress | None = None) -> Export:
         export.status, export.error, export.progress = Export.Status.RUNNING, "", 0
         export.save(update_fields=["status", "error", "progress"])
     report = _ProgressWriter(export_id, progress)
-    tmp_path = None
+    tmp_path = stored = None
     try:
         params = parse_params(export.params)
         report(1, "selecting segments")
@@ -110,13 +110,15 @@ def build_export(export_id: int, progress: Progress | None = None) -> Export:
         Export.objects.filter(pk=export_id).update(
             status=Export.Status.SUCCEEDED, file=stored, size_bytes=size, sha256=sha256, counts=counts,
             progress=100, finished_at=timezone.now(), error="")
+        stored = None  # recorded: from here on the file belongs to the export
         if progress:
             progress(100, "done")
-    except ExportError as exc:
-        _fail(export_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - the row must say why, whatever broke
-        log.exception("export %s failed", export_id)
-        _fail(export_id, f"Export failed: {type(exc).__name__}: {exc}")
+        if not isinstance(exc, ExportError):
+            log.exception("export %s failed", export_id)
+        _fail(export_id, str(exc) if isinstance(exc, ExportError) else f"Export failed: {type(exc).__name__}: {exc}")
+        if stored:  # moved into storage but not recorded: a failed export keeps no file
+            default_storage.delete(stored)
     finally:
         if tmp_path and os.path.exists(tmp_path):
             os.remove(tmp_path)

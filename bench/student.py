@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelstudio_emo.settings")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from inference.student.data import ensure_splits, read_export  # noqa: E402

@@ -124,7 +124,9 @@ class LiveWorker:
     def celery_app(self):
         """A client Celery app speaking to this worker's broker and results."""
         from celery import Celery
-        client = Celery("client", broker=self.env["CELERY_BROKER_URL"], backend=self.env["CELERY_RESULT_BACKEND"])
+        # not the current app: later eager tasks must not go to this worker
+        client = Celery("client", broker=self.env["CELERY_BROKER_URL"], backend=self.env["CELERY_RESULT_BACKEND"],
+                        set_as_current=False)
         client.conf.task_routes = {"gpu.*": {"queue": "gpu"}, "io.*": {"queue": "io"}}
         return client
 

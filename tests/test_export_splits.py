@@ -95,3 +95,27 @@ def test_unknown_speaker_ties_its_video_to_every_speaker_in_it():
     groups = speaker_groups(items)
     assert groups[1] == groups[2] == groups[3]
     assert groups[4] != groups[1] and groups[5] != groups[1]
+
+
+def test_card_agreement_matches_krippendorff_on_rater_matrix():
+    import krippendorff
+    import numpy as np
+
+    from annotation.dataset_card import agreement_figures
+
+    rng = random.Random(4)
+    rows, cats, vals = [], np.full((4, 120), np.nan), np.full((4, 120), np.nan)
+    for u in range(120):
+        truth, labels = rng.randrange(7), []
+        for r in rng.sample(range(4), 2 + u % 2):
+            c = truth if rng.random() < 0.6 else rng.randrange(7)
+            v = round(rng.uniform(-1, 1), 1)
+            labels.append({"annotator": f"r{r}", "category": EMOTIONS[c], "valence": v, "arousal": v})
+            cats[r, u], vals[r, u] = c, v
+        rows.append({"labels": labels, "vote_share": 0.5, "category": EMOTIONS[truth]})
+    figures = agreement_figures(rows)
+    assert figures.alpha_category == pytest.approx(krippendorff.alpha(reliability_data=cats, level_of_measurement="nominal"))
+    assert figures.alpha_valence == pytest.approx(krippendorff.alpha(reliability_data=vals, level_of_measurement="interval"))
+    assert (figures.units, figures.raters) == (120, 4)
+    single = agreement_figures([{"labels": rows[0]["labels"][:1], "vote_share": 1.0, "category": "sad"}])
+    assert single.alpha_category is None and single.units == 0

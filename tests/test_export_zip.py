@@ -195,3 +195,27 @@ def test_succeeded_export_is_never_rebuilt(corpus):
     Label.objects.all().delete()
     again = build_export(export.id)
     assert (again.status, again.sha256, again.file.name) == (export.status, export.sha256, export.file.name)
+
+
+def test_a_failure_after_the_move_removes_the_file(corpus, monkeypatch):
+    """If recording the finished export fails, the zip already moved into storage goes too."""
+    from django.db import OperationalError
+
+    class FailingSuccess:
+        def __init__(self, queryset):
+            self.queryset = queryset
+
+        def update(self, **fields):
+            if fields.get("status") == Export.Status.SUCCEEDED:
+                assert len(_export_files()) == 1  # the zip is in place at this point
+                raise OperationalError("database is locked")
+            return self.queryset.update(**fields)
+
+        def __getattr__(self, name):
+            return getattr(self.queryset, name)
+
+    real_filter = Export.objects.filter
+    monkeypatch.setattr(Export.objects, "filter", lambda *a, **k: FailingSuccess(real_filter(*a, **k)))
+    export = _export()
+    assert export.status == Export.Status.FAILED and "database is locked" in export.error
+    assert _export_files() == []

@@ -182,3 +182,17 @@ def test_student_covers_every_segment_for_the_disagreement_queue(checkpoint, cli
     assert prelabel_missing() == 2            # now the on-screen ones too
     assert prelabel_offscreen(video.id) == 3
     assert Prelabel.objects.filter(model_version=mv).count() == 3
+
+
+@pytest.mark.shared_media
+@pytest.mark.django_db
+def test_evaluate_student_reads_real_labelled_speech(checkpoint, capsys):
+    """RAVDESS clips (7 class folders): the command reads them all and prints
+    its line. A student trained on synthetic voices is near chance there, so
+    only the format and the count are asserted."""
+    from tests.conftest import shared_media
+    folder = shared_media("speech")
+    register(checkpoint)
+    call_command("evaluate_student", str(folder))
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"uar=\d\.\d{3} accuracy=\d\.\d{3} n=70", last), last
