@@ -1,6 +1,8 @@
 """Read-side queries for videos and segments (pages and API share them)."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
+
+from inference.models import ModelVersion, Prelabel
 
 from .models import Segment, Video
 
@@ -18,10 +20,36 @@ def videos(status: str | None = None, ids: list[int] | None = None, search: str 
 
 
 def segments_of(video_id: int | None = None) -> QuerySet:
-    qs = Segment.objects.select_related("scene", "face_track")
+    """Segments in time order, with scene, speaker and every prelabel (plus
+    its model version) fetched in one extra query for all of them; use
+    `shown_prelabel(segment)` to pick the one to show."""
+    candidates = Prelabel.objects.select_related("model_version").order_by("-created_at", "-pk")
+    qs = (Segment.objects.select_related("scene", "face_track__person")
+          .prefetch_related(Prefetch("prelabels", queryset=candidates, to_attr="prelabel_candidates")))
     if video_id is not None:
         qs = qs.filter(video_id=video_id)
     return qs.order_by("video_id", "start", "pk")
+
+
+def shown_prelabel(segment: Segment) -> Prelabel | None:
+    """The prelabel to show for a segment.
+
+    On-screen speech: the active teacher's, else the newest teacher's (the
+    face model is the one that saw it). Off-screen speech: the student's
+    (active first, else newest), since no face teacher can see it. Either
+    falls back to the other kind's when its own has none.
+    """
+    candidates = getattr(segment, "prelabel_candidates", None)
+    if candidates is None:  # not fetched through segments_of(): one query for this segment
+        candidates = list(segment.prelabels.select_related("model_version").order_by("-created_at", "-pk"))
+    first_kind = ModelVersion.Kind.STUDENT if segment.is_offscreen else ModelVersion.Kind.TEACHER
+
+    def rank(indexed):
+        position, prelabel = indexed  # candidates come newest first
+        mv = prelabel.model_version
+        return (mv.kind != first_kind, not mv.is_active, position)
+
+    return min(enumerate(candidates), key=rank, default=(None, None))[1]
 
 
 def parse_ids(text: str | None) -> list[int] | None:

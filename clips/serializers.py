@@ -1,9 +1,11 @@
 """Read-only API representations of videos and their segments."""
 
 from django.core.files.storage import default_storage
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Segment, Video
+from .selectors import shown_prelabel
 
 
 def _url(name: str) -> str | None:
@@ -40,6 +42,24 @@ class VideoSerializer(serializers.ModelSerializer):
         return _url(video.audio.name)
 
 
+class SegmentPrelabelSerializer(serializers.Serializer):
+    """The model prelabel shown for a segment (see clips.selectors.shown_prelabel)."""
+
+    category = serializers.CharField(help_text="argmax class (FER2013 order)")
+    confidence = serializers.FloatField(help_text="probability of `category`, 0-1")
+    probs = serializers.ListField(child=serializers.FloatField(), min_length=7, max_length=7,
+                                  help_text="7 probabilities: angry, disgust, fear, happy, sad, surprise, neutral")
+    valence = serializers.FloatField(help_text="-1..1")
+    arousal = serializers.FloatField(help_text="-1..1")
+    va_derived = serializers.BooleanField(help_text="V/A from the class circumplex, not predicted by the model")
+    entropy = serializers.FloatField(help_text="of probs, nats (higher = less sure)")
+    model = serializers.SerializerMethodField(help_text="model name@version that made it")
+    kind = serializers.CharField(source="model_version.kind", help_text="teacher (faces) or student (voice)")
+
+    def get_model(self, prelabel) -> str:
+        return f"{prelabel.model_version.name}@{prelabel.model_version.version}"
+
+
 class SegmentSerializer(serializers.ModelSerializer):
     audio_url = serializers.SerializerMethodField()
     face_crop_urls = serializers.SerializerMethodField()
@@ -47,12 +67,20 @@ class SegmentSerializer(serializers.ModelSerializer):
     identity = serializers.IntegerField(source="face_track.identity", read_only=True, default=None)
     duration = serializers.FloatField(read_only=True)
     is_offscreen = serializers.BooleanField(read_only=True)
+    prelabel = serializers.SerializerMethodField()
 
     class Meta:
         model = Segment
         fields = ["id", "video", "scene", "scene_index", "face_track", "identity", "start", "end", "duration",
-                  "is_offscreen", "box", "speaking_confidence", "audio_url", "face_crop_urls", "created_at"]
+                  "is_offscreen", "box", "speaking_confidence", "audio_url", "face_crop_urls", "prelabel",
+                  "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field(SegmentPrelabelSerializer(allow_null=True))
+    def get_prelabel(self, segment) -> dict | None:
+        """The active teacher's prelabel (else the newest teacher's; the student's for off-screen speech)."""
+        prelabel = shown_prelabel(segment)
+        return SegmentPrelabelSerializer(prelabel).data if prelabel else None
 
     def get_audio_url(self, segment) -> str | None:
         return _url(segment.audio.name)

@@ -124,14 +124,32 @@ def video_list(request):
 @staff_required
 def video_detail(request, pk):
     video = get_object_or_404(selectors.videos(), pk=pk)
-    segments = list(selectors.segments_of(video.pk).select_related("face_track__person"))
+    segments = list(selectors.segments_of(video.pk))  # prelabels prefetched: no query per row
     for seg in segments:
         seg.crop_url = default_storage.url(seg.face_crops[0]) if seg.face_crops else ""
+        seg.speaker = _speaker_name(seg)
+        seg.prelabel = selectors.shown_prelabel(seg)
     scenes = list(video.scenes.annotate(n_segments=Count("segments")).order_by("index"))
     return render(request, "clips/video_detail.html", {
         "video": video, "segments": segments, "scenes": scenes,
         "player_url": reverse("clips:video-media", args=[video.pk]) if video.file else "",
+        "overlay_segments": [_overlay_item(seg) for seg in segments],
     })
+
+
+def _speaker_name(seg) -> str:
+    track = seg.face_track
+    if track is None:
+        return ""
+    if track.person:
+        return track.person.name
+    return f"face #{track.identity}" if track.identity >= 0 else "face"
+
+
+def _overlay_item(seg) -> dict:
+    """What the player overlay needs to box the speaking face (json_script)."""
+    label = " · ".join(part for part in (seg.speaker, seg.prelabel.category if seg.prelabel else "") if part)
+    return {"id": seg.pk, "start": seg.start, "end": seg.end, "box": seg.box, "label": label}
 
 
 @staff_required

@@ -85,6 +85,11 @@ def test_retrain_command_builds_an_export_and_trains(labelled_corpus, capsys):
 def test_retrain_command_explains_why_it_cannot_run(capsys):
     with pytest.raises(CommandError, match="export 42 does not exist"):
         call_command("retrain_student", "--sync", "--export", "42")
+    with pytest.raises(CommandError, match="bad training config"):
+        call_command("retrain_student", "--sync", "--config", '{"model": {"rnn_hidden": -3}}')
+    with pytest.raises(CommandError, match="--config is not valid JSON"):
+        call_command("retrain_student", "--sync", "--config", "{nope")
+    assert not TrainingRun.objects.exists()
     with pytest.raises(CommandError, match="Nothing to export"):
         call_command("retrain_student", "--sync", "--json")
     assert last_json(capsys)["status"] == "failed"

@@ -29,7 +29,7 @@ from . import metrics as M
 from .data import DataError, ensure_splits, read_export
 from .features import FeatureConfig
 from .losses import LossConfig
-from .model import ARCH, ModelConfig
+from .model import ARCH, ModelConfig, StudentNet
 from .predict import checkpoint_bytes, sha256_bytes
 from .train import TrainConfig, TrainingCancelled, evaluate_items, train_student
 
@@ -89,9 +89,13 @@ def start_run(user=None, export_id: int | None = None, epochs: int | None = None
         raise RunError(f"export {export_id} does not exist")
     if epochs is not None and not 1 <= int(epochs) <= 1000:
         raise RunError("epochs must be between 1 and 1000")
-    settings = RunSettings.from_dict(config)
-    if epochs is not None:
-        settings.train = TrainConfig.from_dict({**settings.train.to_dict(), "epochs": int(epochs)})
+    try:
+        settings = RunSettings.from_dict(config)
+        if epochs is not None:
+            settings.train = TrainConfig.from_dict({**settings.train.to_dict(), "epochs": int(epochs)})
+        StudentNet(settings.model)  # a bad model config fails here, not in the worker
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise RunError(f"bad training config: {exc}") from None
     if live_run() is not None:
         raise RunAlreadyActive(live_run())
     try:

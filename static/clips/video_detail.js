@@ -1,20 +1,29 @@
-// Video detail: click a scene or segment to play just that part; while the
+// Video detail: click a scene or segment to play just that part; the speaking
+// face of the segment under the playhead is boxed over the video; while the
 // video is still in the pipeline, poll its status and reload when it is done
 // so the scenes and segments appear.
 import { confirmForms, fill, FINAL } from "./common.js";
+import { placeBox, validBox } from "./facebox.js";
 
 confirmForms();
 const player = document.getElementById("player");
 let stopAt = null;
+let selected = null; // the segment of the clicked row
+
+const boxData = document.getElementById("segment-boxes");
+const segments = boxData ? JSON.parse(boxData.textContent) : [];
+const byId = new Map(segments.map((s) => [String(s.id), s]));
 
 for (const row of document.querySelectorAll("tr.seekable")) {
   row.addEventListener("click", (event) => {
     if (!player || event.target.closest("audio, a, button")) return;
+    selected = byId.get(row.dataset.id) || null;
     player.currentTime = parseFloat(row.dataset.start);
     stopAt = parseFloat(row.dataset.end);
     document.querySelectorAll("tr.playing").forEach((r) => r.classList.remove("playing"));
     row.classList.add("playing");
-    player.play();
+    drawFacebox();
+    player.play().catch(() => {}); // a blocked autoplay still leaves the frame and box shown
   });
 }
 player?.addEventListener("timeupdate", () => {
@@ -24,6 +33,46 @@ player?.addEventListener("timeupdate", () => {
   }
 });
 
+// --- the speaking face's box ----------------------------------------------------
+const stage = document.getElementById("player-stage");
+const facebox = document.getElementById("facebox");
+const STOP_SLACK = 0.3; // the player stops a little after a clicked segment's end: keep its box
+
+function segmentAt(t) {
+  const covers = (s, slack = 0) => validBox(s.box) && s.start <= t && t < s.end + slack;
+  if (selected && covers(selected, STOP_SLACK)) return selected;
+  return segments.find((s) => covers(s)) || null;
+}
+
+function drawFacebox() {
+  if (!facebox || !player) return;
+  const seg = segmentAt(player.currentTime);
+  const rect = seg && placeBox(player, seg.box, Number(stage.dataset.sourceWidth), Number(stage.dataset.sourceHeight));
+  if (!rect) {
+    facebox.hidden = true;
+    delete facebox.dataset.segment;
+    return;
+  }
+  Object.assign(facebox.style, {
+    left: `${rect.left}px`, top: `${rect.top}px`, width: `${rect.width}px`, height: `${rect.height}px`,
+  });
+  facebox.querySelector(".facebox-label").textContent = seg.label;
+  facebox.dataset.segment = seg.id;
+  facebox.hidden = false;
+}
+
+if (player && facebox && segments.some((s) => validBox(s.box))) {
+  for (const name of ["loadedmetadata", "seeked", "seeking", "timeupdate", "pause", "play"]) {
+    player.addEventListener(name, drawFacebox);
+  }
+  new ResizeObserver(drawFacebox).observe(player);
+  // Follow the playhead between timeupdate events (about 4 per second).
+  const tick = () => { if (!player.paused) drawFacebox(); requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  drawFacebox();
+}
+
+// --- live status while the pipeline runs -------------------------------------------
 const box = document.getElementById("video-detail");
 async function poll() {
   try {

@@ -18,9 +18,6 @@ from tests.annotation_factories import add_prelabel, make_segments, make_test_vi
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 ARTEFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 
 
@@ -29,20 +26,6 @@ def test_video(tmp_path_factory):
     if not shutil.which("ffmpeg"):
         pytest.skip("ffmpeg is not installed")
     return make_test_video(tmp_path_factory.mktemp("e2e") / "clip.mp4", seconds=8)
-
-
-@pytest.fixture
-def browser_page():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page, errors
-        browser.close()
 
 
 def shown_segment(page) -> str:
