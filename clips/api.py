@@ -9,7 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from labelstudio_emo.permissions import IsStaff
 
 from . import selectors
-from .models import Video
+from .models import Segment, Video
 from .serializers import SegmentSerializer, VideoSerializer
 
 
@@ -22,6 +22,7 @@ class VideoViewSet(viewsets.ReadOnlyModelViewSet):
     """Imported videos with status and progress."""
 
     serializer_class = VideoSerializer
+    queryset = Video.objects.none()  # the model, for the OpenAPI schema; rows come from get_queryset
     permission_classes = [IsAuthenticated, IsStaff]
 
     def get_queryset(self):
@@ -40,6 +41,7 @@ class SegmentViewSet(viewsets.ReadOnlyModelViewSet):
     """Segments found by segmentation (one speaker in one scene)."""
 
     serializer_class = SegmentSerializer
+    queryset = Segment.objects.none()  # the model, for the OpenAPI schema
     permission_classes = [IsAuthenticated, IsStaff]
 
     def get_queryset(self):

@@ -55,6 +55,10 @@ def activate(model_version: ModelVersion) -> ModelVersion:
         raise RegistryError(f"another {model_version.kind} was activated at the same moment; try again") from exc
     model_version.is_active = True
     log.info("activated %s", model_version)
+    if model_version.kind == ModelVersion.Kind.STUDENT:
+        # A newly active student prelabels the off-screen segments it covers.
+        from .student.services import enqueue_student_prelabels
+        transaction.on_commit(enqueue_student_prelabels)
     return model_version
 
 

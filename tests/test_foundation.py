@@ -184,3 +184,14 @@ def test_real_worker_round_trip(live_worker):
     except Exception:
         print(live_worker.logs())
         raise
+
+
+def test_openapi_schema_is_valid_and_documents_the_promised_paths(tmp_path):
+    out = tmp_path / "schema.yaml"
+    result = subprocess.run([sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn",
+                             "--file", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    schema = out.read_text()
+    for path in ("/api/queue/next/", "/api/labels/", "/api/agreement/", "/api/videos/", "/api/segments/",
+                 "/api/exports/", "/api/training-runs/", "/api/training-runs/{id}/", "/api/models/"):
+        assert f"  {path}:" in schema, path

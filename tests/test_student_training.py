@@ -196,3 +196,20 @@ def test_evaluate_student_reads_real_labelled_speech(checkpoint, capsys):
     call_command("evaluate_student", str(folder))
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(r"uar=\d\.\d{3} accuracy=\d\.\d{3} n=70", last), last
+
+
+@pytest.mark.django_db
+def test_activating_a_student_on_the_models_page_prelabels_offscreen_segments(
+        checkpoint, clips, staff_client, django_capture_on_commit_callbacks):
+    video = Video.objects.create(extractor="local", external_id="v2", status=Video.Status.READY)
+    with open(clips[0].path, "rb") as fh:
+        name = default_storage.save("segments/off.wav", File(fh, name="off.wav"))
+    seg = Segment.objects.create(video=video, start=0, end=1, audio=name)
+    mv = register(checkpoint, active=False)
+    assert not Prelabel.objects.filter(segment=seg).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/models/{mv.pk}/activate/")
+    assert response.status_code in (302, 200)
+    mv.refresh_from_db()
+    assert mv.is_active
+    assert Prelabel.objects.filter(segment=seg, model_version=mv).count() == 1

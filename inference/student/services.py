@@ -266,7 +266,7 @@ def run_training(run_id: int, worker: str | None = None, echo=None, followups: b
     return TrainingRun.objects.get(pk=run_id)
 
 
-def _enqueue_prelabel_missing():
+def enqueue_student_prelabels():
     """The first active student prelabels the segments it covers (off-screen ones)."""
     from .tasks import student_prelabel_missing_task
 
@@ -320,5 +320,5 @@ def _finish(run, export, corpus, result, figures, settings: RunSettings, reporte
             return TrainingRun.objects.get(pk=run.id)
     reporter.stage(100, f"done: {mv} test UAR {figures['uar']:.3f} (baseline {baseline['uar']:.3f})")
     if metrics.get("activated") and reporter.enqueue_followups:
-        transaction.on_commit(_enqueue_prelabel_missing)
+        transaction.on_commit(enqueue_student_prelabels)
     return TrainingRun.objects.get(pk=run.id)

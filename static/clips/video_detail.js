@@ -33,6 +33,20 @@ player?.addEventListener("timeupdate", () => {
   }
 });
 
+// A stored format the browser cannot decode (MPEG-1 .mpg, ...) says so instead of a blank player.
+const playerError = document.getElementById("player-error");
+function showPlayerError() {
+  if (!playerError || !player?.error) return;
+  const name = playerError.dataset.file.split("/").pop();
+  playerError.textContent = player.error.code === MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED
+    ? `This browser cannot play the stored file (${name}), so the face boxes cannot be drawn over it; `
+      + "segments, prelabels and face crops below are unaffected."
+    : `The media could not be loaded (${player.error.message || `error ${player.error.code}`}).`;
+  playerError.hidden = false;
+}
+player?.addEventListener("error", showPlayerError);
+showPlayerError(); // it may have failed before this module ran
+
 // --- the speaking face's box ----------------------------------------------------
 const stage = document.getElementById("player-stage");
 const facebox = document.getElementById("facebox");
