@@ -4,6 +4,8 @@ from django.core.files.storage import default_storage
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from labelstudio_emo.emotions import EMOTION_CHOICES
+
 from .models import Segment, Video
 from .selectors import shown_prelabel
 
@@ -45,7 +47,7 @@ class VideoSerializer(serializers.ModelSerializer):
 class SegmentPrelabelSerializer(serializers.Serializer):
     """The model prelabel shown for a segment (see clips.selectors.shown_prelabel)."""
 
-    category = serializers.CharField(help_text="argmax class (FER2013 order)")
+    category = serializers.ChoiceField(choices=EMOTION_CHOICES, help_text="the most probable class")
     confidence = serializers.FloatField(help_text="probability of `category`, 0-1")
     probs = serializers.ListField(child=serializers.FloatField(), min_length=7, max_length=7,
                                   help_text="7 probabilities: angry, disgust, fear, happy, sad, surprise, neutral")
