@@ -36,6 +36,7 @@ class Label(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["annotator", "created_at"], name="label_annotator_created")]  # done today
         constraints = [
             models.UniqueConstraint(fields=["segment", "annotator"], name="label_unique_per_annotator"),
             category_constraint("label"),
@@ -74,10 +75,39 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["annotator", "status"], name="assignment_annotator_status"),  # held
+            models.Index(fields=["status", "expires_at"], name="assignment_status_expires"),  # expiry sweep
+        ]
         constraints = [
             # nobody is given the same segment twice
             models.UniqueConstraint(fields=["segment", "annotator"], name="assignment_unique_per_annotator"),
         ]
+
+
+class QueueEntry(models.Model):
+    """Denormalised queue state of one segment (annotation/queue_state.py keeps it
+    up to date), so the next assignment is an indexed ORDER BY ... LIMIT instead
+    of a pass over the corpus."""
+
+    segment = models.OneToOneField("clips.Segment", primary_key=True, related_name="queue_entry",
+                                   on_delete=models.CASCADE)
+    bucket = models.CharField(max_length=16, help_text="predicted class used for balancing ('-' = none)")
+    uncertainty = models.FloatField(help_text="higher = ask people sooner")
+    queueable = models.BooleanField(default=False, help_text="ready video and not a gold segment")
+    taken = models.IntegerField(default=0, help_text="labels + active assignments")
+    is_open = models.BooleanField(default=False, help_text="queueable and taken < K")
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket", "-uncertainty", "segment"], condition=Q(is_open=True),
+                                name="queueentry_open_rank")]
+
+
+class QueueSnapshot(models.Model):
+    """What the queue entries were computed from (one row): when the corpus,
+    the models or the queue settings change, the entries are recomputed."""
+
+    fingerprint = models.CharField(max_length=500, blank=True)
 
 
 class ReviewedLabel(models.Model):

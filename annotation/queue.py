@@ -13,11 +13,17 @@ Rules (issue 7):
 - every ANNOTATION_GOLD_EVERY-th assignment is a gold segment (known answer)
   the annotator has not seen, when one is left.
 
-Over-filling under concurrency: the ranking is a plain read; the
-reservation re-counts the chosen segment's fill and inserts in one short
-transaction. SQLite's IMMEDIATE transactions (settings) take the write lock
-at BEGIN, so reservations run one after the other; on PostgreSQL the chosen
-segment's row is locked (SELECT ... FOR UPDATE) before the re-count.
+Cost: the state the ranking needs lives in QueueEntry rows (queue_state.py),
+so a new assignment is a handful of indexed reads (the user's held
+assignments, an expiry check, a fingerprint of the corpus, the user's
+per-class counts, the top open segments of each class) and one tiny write.
+
+Over-filling under concurrency: the ranking is a plain read; the reservation
+is a conditional `UPDATE entry SET taken = taken + 1 ... WHERE is_open` plus
+the insert, in one short transaction. SQLite's IMMEDIATE transactions
+(settings) take the write lock at BEGIN, so reservations run one after the
+other; on PostgreSQL the UPDATE's row lock serialises them per segment and
+re-checks `is_open` after waiting.
 """
 
 import math
@@ -27,13 +33,15 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 
-from .models import Assignment, GoldLabel, Label
+from labelstudio_emo.emotions import EMOTIONS
+
+from . import queue_state
+from .models import Assignment, GoldLabel, Label, QueueEntry
 from .selectors import current_model_id
 
 MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
@@ -114,68 +122,79 @@ def priority_rows() -> list[Candidate]:
     return out
 
 
-def fill_counts(now: datetime) -> Counter:
-    """Places taken per segment: labels + live assignments."""
-    filled = Counter(dict(Label.objects.order_by().values("segment_id").annotate(n=Count("pk"))
-                          .values_list("segment_id", "n")))
-    filled.update(dict(live_assignments(now).order_by().values("segment_id").annotate(n=Count("pk"))
-                       .values_list("segment_id", "n")))
-    return filled
+def given_counts(user) -> Counter:
+    """Assignments the user was ever given, per balancing bucket (None = gold or
+    not queueable); one grouped read over the user's own assignments."""
+    assignment, entry = Assignment._meta.db_table, QueueEntry._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT e.bucket, COUNT(*) FROM {assignment} a "
+                       f"LEFT JOIN {entry} e ON e.segment_id = a.segment_id "
+                       f"WHERE a.annotator_id = %s GROUP BY e.bucket", [user.pk])
+        return Counter(dict(cursor.fetchall()))
 
 
-def seen_by(user) -> set[int]:
-    return (set(Assignment.objects.filter(annotator=user).values_list("segment_id", flat=True))
-            | set(Label.objects.filter(annotator=user).values_list("segment_id", flat=True)))
+def _open_by_bucket(user, per_bucket: int) -> dict[str, list[tuple[int, float]]]:
+    """The most uncertain open segments of each bucket the user has not seen:
+    one statement, a walk down the partial index `queueentry_open_rank` per bucket."""
+    entry, assignment, label = QueueEntry._meta.db_table, Assignment._meta.db_table, Label._meta.db_table
+    part = (f"SELECT * FROM (SELECT e.segment_id, e.bucket, e.uncertainty FROM {entry} e "
+            f"WHERE e.is_open AND e.bucket = %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.segment_id = e.segment_id AND a.annotator_id = %s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {label} l WHERE l.segment_id = e.segment_id AND l.annotator_id = %s) "
+            f"ORDER BY e.uncertainty DESC, e.segment_id LIMIT %s) AS b{{}}")
+    buckets = [*EMOTIONS, NO_PREDICTION]
+    sql = " UNION ALL ".join(part.format(i) for i in range(len(buckets)))
+    params = [p for bucket in buckets for p in (bucket, user.pk, user.pk, per_bucket)]
+    by_class: dict[str, list[tuple[int, float]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for segment_id, bucket, uncertainty in cursor.fetchall():
+            by_class.setdefault(bucket, []).append((segment_id, uncertainty))
+    for members in by_class.values():
+        members.sort(key=lambda m: (-m[1], m[0]))
+    return by_class
 
 
-def ranked_candidates(user, now: datetime, limit: int = 8) -> list[int]:
+def ranked_candidates(user, given: Counter, limit: int = 8) -> list[int]:
     """Segment ids to offer this user, best first: the most uncertain segment
     of the class they have been given least, then the next class's, ..."""
-    k = labels_per_segment()
-    rows = priority_rows()
-    filled = fill_counts(now)
-    seen = seen_by(user)
-    predicted = {row.segment_id: row.predicted for row in rows}
-    given = Counter(predicted.get(seg, NO_PREDICTION) for seg in seen)
-    by_class: dict[str, list[Candidate]] = {}
-    for row in rows:
-        if row.segment_id not in seen and filled[row.segment_id] < k:
-            by_class.setdefault(row.predicted, []).append(row)
-    for members in by_class.values():
-        members.sort(key=lambda r: (-r.uncertainty, r.segment_id))
+    by_class = _open_by_bucket(user, per_bucket=2)
     # Round-robin over classes in need order; each class offers its most uncertain first.
-    order = sorted(by_class, key=lambda c: (given[c], -by_class[c][0].uncertainty, c))
+    order = sorted(by_class, key=lambda c: (given[c], -by_class[c][0][1], c))
     out: list[int] = []
     depth = 0
     while len(out) < limit and any(depth < len(by_class[c]) for c in order):
-        out.extend(by_class[c][depth].segment_id for c in order if depth < len(by_class[c]))
+        out.extend(by_class[c][depth][0] for c in order if depth < len(by_class[c]))
         depth += 1
     return out[:limit]
 
 
 def pick_gold(user) -> list[int]:
-    seen = seen_by(user)
-    gold = (GoldLabel.objects.filter(segment__video__status=Video.Status.READY)
-            .order_by("segment_id").values_list("segment_id", flat=True))
-    return [seg for seg in gold if seg not in seen][:3]
+    return list(GoldLabel.objects.filter(segment__video__status=Video.Status.READY)
+                .exclude(segment__assignments__annotator=user).exclude(segment__labels__annotator=user)
+                .order_by("segment_id").values_list("segment_id", flat=True)[:3])
 
 
-def gold_is_due(user) -> bool:
+def gold_is_due(n_given: int) -> bool:
     every = gold_every()
-    return (every > 0 and GoldLabel.objects.exists()
-            and Assignment.objects.filter(annotator=user).count() % every == every - 1)
+    return every > 0 and n_given % every == every - 1
 
 
-def _lock_segment(segment_id: int) -> None:
-    """Row lock on PostgreSQL (and others); SQLite already holds the write lock."""
-    if connection.features.has_select_for_update:
-        list(Segment.objects.select_for_update().filter(pk=segment_id).values_list("pk"))
-
-
-def _has_room(segment_id: int, now: datetime) -> bool:
-    filled = (Label.objects.filter(segment_id=segment_id).count()
-              + live_assignments(now).filter(segment_id=segment_id).count())
-    return filled < labels_per_segment()
+def expire_stale(now: datetime, batch: int = 500) -> int:
+    """Everyone's assignments past their time go back to the pool (an indexed
+    read that is empty almost always; a short write only when some expired)."""
+    stale = list(Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)
+                 .values_list("pk", flat=True)[:batch])
+    if not stale:
+        return 0
+    with transaction.atomic():
+        # Re-read under the lock: a label or skip may have closed some meanwhile.
+        rows = list(Assignment.objects.select_for_update().filter(pk__in=stale, status=Assignment.Status.ACTIVE)
+                    .values_list("pk", "segment_id"))
+        Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=Assignment.Status.EXPIRED)
+        for segment_id, n in Counter(seg for _, seg in rows).items():
+            queue_state.release_place(segment_id, n)
+    return len(rows)
 
 
 def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment | None:
@@ -186,18 +205,18 @@ def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment
     exclude = {int(pk) for pk in exclude}
     held = list(Assignment.objects.filter(annotator=user, status=Assignment.Status.ACTIVE)
                 .select_related("segment__video").order_by("created_at", "pk"))
-    stale = [a.pk for a in held if a.expires_at <= now]
-    if stale:  # only the user's own rows: no contention with other annotators
-        Assignment.objects.filter(pk__in=stale).update(status=Assignment.Status.EXPIRED)
     live = [a for a in held if a.expires_at > now]
     waiting = next((a for a in live if a.pk not in exclude), None)
     if waiting:
         return waiting
     if len(live) >= MAX_HELD:
         return None
+    expire_stale(now)
+    queue_state.ensure_fresh()
     for _ in range(5):  # candidates can fill up between the ranking and the reservation
-        gold = pick_gold(user) if gold_is_due(user) else []
-        ranked = ranked_candidates(user, now)
+        given = given_counts(user)
+        gold = pick_gold(user) if gold_is_due(sum(given.values())) else []
+        ranked = ranked_candidates(user, given)
         if not gold and not ranked:
             return None
         assignment = _reserve(user, now, gold, ranked)
@@ -207,28 +226,26 @@ def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment
 
 
 def _reserve(user, now: datetime, gold: list[int], ranked: list[int]) -> Assignment | None:
-    """Take the first candidate that still has room, in one short write transaction.
-
-    The ranking above ran without locks (plain reads); only this check-and-insert
-    is serialised, so concurrent annotators wait for each other for
-    milliseconds, not for the whole ranking."""
-    with transaction.atomic():
-        for segment_id, is_gold in [(g, True) for g in gold] + [(r, False) for r in ranked]:
-            _lock_segment(segment_id)
-            if Assignment.objects.filter(segment_id=segment_id, annotator=user).exists():
-                continue
-            if not is_gold and not _has_room(segment_id, now):
-                continue
-            try:
-                with transaction.atomic():
-                    return Assignment.objects.create(segment_id=segment_id, annotator=user,
-                                                     expires_at=now + timedelta(minutes=assignment_minutes()))
-            except IntegrityError:  # the same user asked twice at once (PostgreSQL)
-                continue
+    """Take the first candidate that still has room, each try one tiny write
+    transaction: the conditional `taken + 1 ... WHERE is_open` update is the
+    guard against over-filling, the unique (segment, annotator) constraint the
+    guard against giving a segment twice. The ranking above ran without locks."""
+    k = labels_per_segment()
+    expires = now + timedelta(minutes=assignment_minutes())
+    for segment_id, is_gold in [(g, True) for g in gold] + [(r, False) for r in ranked]:
+        try:
+            with transaction.atomic():
+                if queue_state.take_place(segment_id, k, counted=not is_gold):
+                    return Assignment.objects.create(segment_id=segment_id, annotator=user, expires_at=expires)
+        except IntegrityError:  # this user already had it (a concurrent request of theirs): next one
+            continue
     return None
 
 
 def skip(user, assignment: Assignment) -> None:
     """Give the place back; the user will not be offered this segment again."""
-    Assignment.objects.filter(pk=assignment.pk, annotator=user, status=Assignment.Status.ACTIVE).update(
-        status=Assignment.Status.SKIPPED, completed_at=timezone.now())
+    with transaction.atomic():
+        skipped = Assignment.objects.filter(pk=assignment.pk, annotator=user, status=Assignment.Status.ACTIVE).update(
+            status=Assignment.Status.SKIPPED, completed_at=timezone.now())
+        if skipped:
+            queue_state.release_place(assignment.segment_id)

@@ -11,3 +11,17 @@ def ensure_annotators_group(sender, app_config=None, **kwargs):
     from django.contrib.auth.models import Group
 
     Group.objects.get_or_create(name=ANNOTATORS_GROUP)
+
+
+def connect_queue_state():
+    """Deleted labels and assignments give their queue place back (annotation/queue_state.py)."""
+    from django.db.models.signals import post_delete
+
+    from . import queue_state
+    from .models import Assignment, Label
+
+    post_delete.connect(queue_state.label_deleted, sender=Label, dispatch_uid="queue_label_deleted")
+    post_delete.connect(queue_state.assignment_deleted, sender=Assignment, dispatch_uid="queue_assignment_deleted")
+
+
+connect_queue_state()

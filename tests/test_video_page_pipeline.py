@@ -8,6 +8,7 @@ import re
 import pytest
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.template.defaultfilters import floatformat
 
 from clips import pipeline
 from clips.models import Video
@@ -49,7 +50,8 @@ def test_imported_talking_clip_shows_prelabels_and_speaker_boxes(staff_client, t
         prelabel = segment.prelabels.get(model_version=teacher)
         row = re.search(rf'<tr class="seekable segment" data-id="{segment.pk}".*?</tr>', page, re.S).group(0)
         assert f">{prelabel.category}<" in row and f"{round(prelabel.confidence * 100)}%" in row
-        assert f"V {prelabel.valence:.2f}"[:6] in row and f"{teacher.name}@{teacher.version}" in row
+        assert f"V {floatformat(prelabel.valence, 2)} · A {floatformat(prelabel.arousal, 2)}" in row
+        assert f"{teacher.name}@{teacher.version}" in row
         item = overlay[segment.pk]
         assert item["box"] == segment.box and prelabel.category in item["label"]
         assert iou(item["box"], talking.face_box) > 0.4, (item["box"], talking.face_box)  # the speaker's face
