@@ -37,7 +37,6 @@ from django.utils import timezone
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
-
 from labelstudio_emo.emotions import EMOTIONS
 
 from . import queue_state
@@ -81,8 +80,8 @@ class Candidate(NamedTuple):
 
 def _queueable_rows(teacher_id: int | None) -> list[tuple]:
     """(segment id, teacher category, teacher entropy) of every ready, non-gold
-    segment. Plain SQL: this runs on every new assignment over the whole
-    corpus, and the ORM's compile step cost more than the query itself."""
+    segment. Plain SQL over the whole corpus: runs only when the queue entries
+    are recomputed (queue_state.rebuild), not per request."""
     segment, video = Segment._meta.db_table, Video._meta.db_table
     prelabel, gold = Prelabel._meta.db_table, GoldLabel._meta.db_table
     with connection.cursor() as cursor:

@@ -9,13 +9,13 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from clips.models import Segment
 from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
 
-from . import queue
+from . import queue, queue_state
 from .models import FLAGS, Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
 from .selectors import prelabel_for, prelabels_hidden
 
@@ -68,83 +68,107 @@ class SaveResult:
     changed: bool
 
 
-def _resolve_assignment(user, assignment_id, now: datetime) -> Assignment:
-    assignment = Assignment.objects.filter(pk=assignment_id).first()
+def _assignment_error(user, assignment: Assignment | None, assignment_id, labelled: bool,
+                      now: datetime) -> AnnotationError | None:
     if assignment is None or assignment.annotator_id != user.pk:
-        raise AnnotationError("assignment", f"Assignment {assignment_id} does not exist or is someone else's.")
+        return AnnotationError("assignment", f"Assignment {assignment_id} does not exist or is someone else's.")
     if assignment.status == Assignment.Status.SKIPPED:
-        raise AnnotationError("assignment", f"Assignment {assignment_id} was skipped; it cannot be labelled.")
-    labelled = Label.objects.filter(segment_id=assignment.segment_id, annotator=user).exists()
+        return AnnotationError("assignment", f"Assignment {assignment_id} was skipped; it cannot be labelled.")
     if not labelled and not queue.is_live(assignment, now):
-        raise AnnotationError("assignment", f"Assignment {assignment_id} expired at "
-                                            f"{assignment.expires_at:%H:%M:%S} UTC; take the next segment.")
-    return assignment
+        return _expired(assignment)
+    return None
 
 
-def _resolve_segment(user, segment_id, now: datetime) -> Assignment | None:
+def _expired(assignment: Assignment) -> AnnotationError:
+    return AnnotationError("assignment", f"Assignment {assignment.pk} expired at "
+                                         f"{assignment.expires_at:%H:%M:%S} UTC; take the next segment.")
+
+
+def _resolve(user, assignment_id, segment_id, now: datetime) -> tuple[Assignment | None, int, Label | None]:
+    """Plain reads (no lock): the assignment, the segment and the caller's current label, or a clear error."""
+    if assignment_id is not None:
+        assignment = Assignment.objects.filter(pk=assignment_id).first()
+        label = (Label.objects.filter(segment_id=assignment.segment_id, annotator=user).first()
+                 if assignment is not None and assignment.annotator_id == user.pk else None)
+        error = _assignment_error(user, assignment, assignment_id, label is not None, now)
+        if error:
+            raise error
+        if segment_id is not None and int(segment_id) != assignment.segment_id:
+            raise AnnotationError("segment", f"Assignment {assignment_id} is for segment "
+                                             f"{assignment.segment_id}, not {segment_id}.")
+        return assignment, assignment.segment_id, label
     if not Segment.objects.filter(pk=segment_id).exists():
         raise AnnotationError("segment", f"Segment {segment_id} does not exist.")
-    if Label.objects.filter(segment_id=segment_id, annotator=user).exists():
-        return Assignment.objects.filter(segment_id=segment_id, annotator=user).first()
+    segment_id = int(segment_id)
     assignment = Assignment.objects.filter(segment_id=segment_id, annotator=user).first()
-    if assignment is None:
-        raise AnnotationError("segment", f"You have no assignment for segment {segment_id}; "
-                                         f"ask the queue for one (GET /api/queue/next/).")
-    return _resolve_assignment(user, assignment.pk, now)
+    label = Label.objects.filter(segment_id=segment_id, annotator=user).first()
+    if label is None:
+        if assignment is None:
+            raise AnnotationError("segment", f"You have no assignment for segment {segment_id}; "
+                                             f"ask the queue for one (GET /api/queue/next/).")
+        error = _assignment_error(user, assignment, assignment.pk, False, now)
+        if error:
+            raise error
+    return assignment, segment_id, label
 
 
 def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None,
                now: datetime | None = None) -> SaveResult:
-    """Create or update the user's label for the segment of an assignment."""
+    """Create or update the user's label for the segment of an assignment.
+
+    Reads and checks run before the write transaction (SQLite's write lock is
+    taken at BEGIN, so it stays a few statements long). A new label is only
+    made by the request that turns its assignment from active to done (a
+    conditional UPDATE): a double submit or retry finds the label instead."""
     if assignment_id is None and segment_id is None:
         raise AnnotationError("assignment", "Give the assignment (or the segment) this label is for.")
     now = now or timezone.now()
-    # Read outside the write transaction: keeps SQLite's write lock short.
-    shown = None
-    if not prelabels_hidden():
-        seg = segment_id if segment_id is not None else (
-            Assignment.objects.filter(pk=assignment_id).values_list("segment_id", flat=True).first())
-        shown = prelabel_for(seg) if seg is not None else None
+    assignment, segment_id, label = _resolve(user, assignment_id, segment_id, now)
+    shown = prelabel_for(segment_id) if label is None and not prelabels_hidden() else None
     with transaction.atomic():
-        if assignment_id is not None:
-            assignment = _resolve_assignment(user, assignment_id, now)
-            if segment_id is not None and int(segment_id) != assignment.segment_id:
-                raise AnnotationError("segment", f"Assignment {assignment_id} is for segment "
-                                                 f"{assignment.segment_id}, not {segment_id}.")
-            segment_id = assignment.segment_id
-        else:
-            assignment = _resolve_segment(user, segment_id, now)
+        if label is None:
+            claimed = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE,
+                                                expires_at__gt=now).update(status=Assignment.Status.DONE,
+                                                                           completed_at=now)
+            if claimed:  # its place now holds the label: the queue's count does not change
+                label = Label.objects.create(
+                    segment_id=segment_id, annotator=user, category=values.category, valence=values.valence,
+                    arousal=values.arousal, flags=values.flags, seconds_spent=values.seconds_spent,
+                    prelabel_shown=shown)
+                _history(label, user)
+                return SaveResult(label, created=True, changed=True)
+        # An existing label (or one a concurrent request of this user just made): re-read it under lock.
         label = Label.objects.select_for_update().filter(segment_id=segment_id, annotator=user).first()
-        created = label is None
-        if created:
-            if shown is not None and shown.segment_id != segment_id:
-                shown = None
-            try:
-                with transaction.atomic():
-                    label = Label.objects.create(
-                        segment_id=segment_id, annotator=user, category=values.category,
-                        valence=values.valence, arousal=values.arousal, flags=values.flags,
-                        seconds_spent=values.seconds_spent, prelabel_shown=shown)
-            except IntegrityError:  # a concurrent duplicate won (PostgreSQL): update that one
-                created = False
-                label = Label.objects.select_for_update().get(segment_id=segment_id, annotator=user)
-        if not created:
-            if values.same_as(label):
-                _finish(assignment, now)
-                return SaveResult(label, created=False, changed=False)
+        if label is None:  # the assignment expired or was skipped between our read and the write
+            raise _expired(assignment)
+        if not values.same_as(label):
             label.category, label.valence, label.arousal = values.category, values.valence, values.arousal
             label.flags = values.flags
             label.seconds_spent = min(label.seconds_spent + values.seconds_spent, MAX_SECONDS_PER_LABEL * 4)
             label.save()
-        LabelHistory.objects.create(label=label, edited_by=user, category=label.category,
-                                    valence=label.valence, arousal=label.arousal, flags=label.flags)
+            _history(label, user)
+            changed = True
+        else:
+            changed = False
         _finish(assignment, now)
-    return SaveResult(label, created=created, changed=True)
+    return SaveResult(label, created=False, changed=changed)
+
+
+def _history(label: Label, user) -> None:
+    LabelHistory.objects.create(label=label, edited_by=user, category=label.category,
+                                valence=label.valence, arousal=label.arousal, flags=label.flags)
 
 
 def _finish(assignment: Assignment | None, now: datetime) -> None:
-    if assignment is not None and assignment.status != Assignment.Status.DONE:
-        Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.DONE, completed_at=now)
+    """Mark the assignment of an already labelled segment done (rare: normally done at creation)."""
+    if assignment is None or assignment.status == Assignment.Status.DONE:
+        return
+    if Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE).update(
+            status=Assignment.Status.DONE, completed_at=now):
+        queue_state.release_place(assignment.segment_id)  # the label already holds its own place
+    else:
+        Assignment.objects.filter(pk=assignment.pk).exclude(status=Assignment.Status.DONE).update(
+            status=Assignment.Status.DONE, completed_at=now)
 
 
 def skip_assignment(user, assignment_id) -> Assignment:

@@ -173,6 +173,23 @@ def trim_media(src: str | os.PathLike, dst: str | os.PathLike, start: float | No
     return dst
 
 
+# What Chromium/Firefox play natively in <video>: annotators loop segments of
+# the stored file, so anything else is re-encoded once at import.
+BROWSER_CONTAINERS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")
+BROWSER_VIDEO_CODECS = {"h264", "vp8", "vp9", "av1"}
+BROWSER_AUDIO_CODECS = {"aac", "mp3", "opus", "vorbis", "flac"}
+
+
+def is_browser_playable(info: MediaInfo) -> bool:
+    """True when a browser's <video> can play the file as it is (audio-only
+    files are played from their 16 kHz WAV, so they always pass)."""
+    if not info.has_video:
+        return True
+    return (info.format_name in BROWSER_CONTAINERS
+            and info.video_codec in BROWSER_VIDEO_CODECS
+            and (not info.has_audio or info.audio_codec in BROWSER_AUDIO_CODECS))
+
+
 def is_wav_16k_mono(path: str | os.PathLike) -> bool:
     info = probe_media(path)
     return info.format_name == "wav" and info.sample_rate == 16000 and info.channels == 1

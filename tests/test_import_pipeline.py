@@ -215,3 +215,35 @@ def test_youtube_playlist_rows_from_info_json(monkeypatch, allow_private, django
         assert all(rows[k].status == "queued" and rows[k].extractor == "youtube" for k in ("bbbbbbbbbbb", "ccccccccccc"))
         assert sorted(result.spawned) == sorted(v.pk for v in rows.values())
         assert len(sent) == (2 if attempt == 0 else 0)  # downloads queued once, not again
+
+
+def test_media_browsers_cannot_play_is_re_encoded_once(tmp_path, handoffs, settings):
+    """An MPEG-1 .mpg upload (GRID-style) is stored as H.264 MP4 on the same
+    timeline, so the annotation and video pages can play it."""
+    from clips import media
+    from tests.import_helpers import _ffmpeg
+    src = tmp_path / "old.mpg"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2.5",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2.5",
+            "-c:v", "mpeg1video", "-c:a", "mp2", "-shortest", str(src))
+    assert not media.is_browser_playable(media.probe_media(src))
+    with committed():
+        video = services.import_file(src, "old.mpg", ImportOptions())
+    video.refresh_from_db()
+    assert video.status == "segmenting", video.error
+    stored = media.probe_media(settings.MEDIA_ROOT / video.file.name)
+    assert media.is_browser_playable(stored) and stored.video_codec == "h264"
+    assert stored.duration == pytest.approx(2.5, abs=0.1)
+    assert any("re-encoded" in note for note in video.notes)
+    videos_dir = settings.MEDIA_ROOT / "videos"
+    assert [p.suffix for p in videos_dir.rglob("*") if p.is_file()] == [".mp4"]  # the .mpg upload is gone
+
+
+def test_browser_playable_uploads_are_stored_as_they_are(import_media, handoffs, settings):
+    from clips import media
+    with committed():
+        video = services.import_file(import_media / "talk.mp4", "talk.mp4", ImportOptions())
+    video.refresh_from_db()
+    assert not any("re-encoded" in note for note in video.notes)
+    assert (settings.MEDIA_ROOT / video.file.name).read_bytes() == (import_media / "talk.mp4").read_bytes()
+    assert media.is_browser_playable(media.probe_media(import_media / "talk.mp4"))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -266,14 +267,21 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
     if video.clip_start or video.clip_end is not None:
         source_path, info = _trim(video, source_path, info, work)
         local = True
+    if not media.is_browser_playable(info):
+        source_path, info = _make_playable(video, source_path, info, work)
+        local = True
     _apply_probe(video, info)
     wav = media.extract_audio(source_path, work / "audio.wav", rate=16000) if info.has_audio else None
+    replaced = ""
     if local:  # moved into storage only now that it is complete and usable
         name = files.media_name("videos", video.pk, video.title, source_path.suffix)
+        replaced = video.file.name  # an upload that was trimmed or re-encoded
         video.file.name = files.store_file(source_path, name)
     video.stage = "downloaded"
     # update_fields: a video deleted meanwhile raises instead of coming back
     video.save(update_fields=["file", "stage", "updated_at", *PROBE_FIELDS, *META_FIELDS])
+    if replaced and replaced != video.file.name:
+        default_storage.delete(replaced)
     progress(DOWNLOAD_SHARE, "downloaded", force=True)
     _store_audio(video, wav)
     progress(IMPORT_DONE_PROGRESS, "audio", force=True)
@@ -353,6 +361,16 @@ def hand_off_to_segmentation(video_id: int):
 
 
 # --- local files and uploads --------------------------------------------------------
+
+def _make_playable(video: Video, path: Path, info: media.MediaInfo, work: Path):
+    """Re-encode to H.264/AAC MP4 (same timeline) so the annotation and video
+    pages can play it; e.g. MPEG-1 .mpg or AVI uploads."""
+    dst = work / "playable.mp4"
+    media.trim_media(path, dst, None, None, info)
+    _add_note(video, f"re-encoded from {info.video_codec or 'unknown'} in {info.format_name or 'unknown'} "
+                     "to H.264 MP4 so browsers can play it")
+    return dst, media.probe_media(dst)
+
 
 def import_file(path: Path, original_name: str, options: ImportOptions, user=None,
                 extractor: str = "local", enqueue: bool = True, move: bool = False) -> Video:
