@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Assignment, Export, GoldLabel, Label, LabelHistory, ReviewedLabel
+from .models import Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot, ReviewedLabel
 
 
 class LabelHistoryInline(admin.TabularInline):
@@ -47,3 +47,24 @@ class ExportAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # made on the Exports page / API / export_corpus, which build them
+
+
+@admin.register(QueueEntry)
+class QueueEntryAdmin(admin.ModelAdmin):
+    """Derived state of the queue (annotation/queue_state.py): shown, never edited by hand."""
+
+    list_display = ("segment", "bucket", "uncertainty", "queueable", "taken", "is_open")
+    list_filter = ("is_open", "bucket")
+    readonly_fields = [f.name for f in QueueEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(QueueSnapshot)
+class QueueSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("id", "fingerprint")
+    readonly_fields = ("fingerprint",)
+
+    def has_add_permission(self, request):
+        return False

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from clips.models import Segment, Video
@@ -42,6 +42,7 @@ from labelstudio_emo.emotions import EMOTIONS
 from . import queue_state
 from .models import Assignment, GoldLabel, Label, QueueEntry
 from .selectors import current_model_id
+from .write_gate import write_transaction
 
 MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
 MAX_HELD = 3  # active assignments one person may hold (current + preloaded + slack)
@@ -182,18 +183,41 @@ def gold_is_due(n_given: int) -> bool:
 def expire_stale(now: datetime, batch: int = 500) -> int:
     """Everyone's assignments past their time go back to the pool (an indexed
     read that is empty almost always; a short write only when some expired)."""
-    stale = list(Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)
-                 .values_list("pk", flat=True)[:batch])
+    with connection.cursor() as cursor:  # plain SQL: runs on every new assignment
+        cursor.execute(f"SELECT id FROM {Assignment._meta.db_table} WHERE status = %s AND expires_at <= %s "
+                       f"LIMIT %s", [Assignment.Status.ACTIVE, connection.ops.adapt_datetimefield_value(now), batch])
+        stale = [pk for (pk,) in cursor.fetchall()]
     if not stale:
         return 0
-    with transaction.atomic():
+    with write_transaction():
         # Re-read under the lock: a label or skip may have closed some meanwhile.
         rows = list(Assignment.objects.select_for_update().filter(pk__in=stale, status=Assignment.Status.ACTIVE)
-                    .values_list("pk", "segment_id"))
+                    .order_by("pk").values_list("pk", "segment_id"))  # one lock order for every sweeper
         Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=Assignment.Status.EXPIRED)
-        for segment_id, n in Counter(seg for _, seg in rows).items():
+        for segment_id, n in sorted(Counter(seg for _, seg in rows).items()):
             queue_state.release_place(segment_id, n)
     return len(rows)
+
+
+def _held(user, now: datetime) -> list[tuple[int, bool]]:
+    """(id, still live) of the user's active assignments, oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, expires_at > %s FROM {Assignment._meta.db_table} "
+                       f"WHERE annotator_id = %s AND status = %s ORDER BY created_at, id",
+                       [connection.ops.adapt_datetimefield_value(now), user.pk, Assignment.Status.ACTIVE])
+        return [(pk, bool(live)) for pk, live in cursor.fetchall()]
+
+
+PAYLOAD_FIELDS = ("status", "expires_at", "annotator_id", "segment__video_id", "segment__face_track_id",
+                  "segment__start", "segment__end", "segment__audio", "segment__face_crops", "segment__box",
+                  "segment__video__title", "segment__video__file", "segment__video__audio",
+                  "segment__video__has_video", "segment__video__width", "segment__video__height")
+
+
+def _with_segment(assignment_id: int) -> Assignment:
+    """The assignment with what its API payload shows (only those columns: a
+    video row carries large JSON fields nobody reads here)."""
+    return Assignment.objects.select_related("segment__video").only(*PAYLOAD_FIELDS).get(pk=assignment_id)
 
 
 def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment | None:
@@ -202,25 +226,23 @@ def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment
     when nothing is left for them."""
     now = now or timezone.now()
     exclude = {int(pk) for pk in exclude}
-    held = list(Assignment.objects.filter(annotator=user, status=Assignment.Status.ACTIVE)
-                .select_related("segment__video").order_by("created_at", "pk"))
-    live = [a for a in held if a.expires_at > now]
-    waiting = next((a for a in live if a.pk not in exclude), None)
+    live = [pk for pk, is_live_now in _held(user, now) if is_live_now]
+    waiting = next((pk for pk in live if pk not in exclude), None)
     if waiting:
-        return waiting
+        return _with_segment(waiting)
     if len(live) >= MAX_HELD:
         return None
     expire_stale(now)
-    queue_state.ensure_fresh()
+    has_gold = queue_state.ensure_fresh()
     for _ in range(5):  # candidates can fill up between the ranking and the reservation
         given = given_counts(user)
-        gold = pick_gold(user) if gold_is_due(sum(given.values())) else []
+        gold = pick_gold(user) if has_gold and gold_is_due(sum(given.values())) else []
         ranked = ranked_candidates(user, given)
         if not gold and not ranked:
             return None
         assignment = _reserve(user, now, gold, ranked)
         if assignment is not None:
-            return Assignment.objects.select_related("segment__video").get(pk=assignment.pk)
+            return _with_segment(assignment.pk)
     return None
 
 
@@ -233,7 +255,7 @@ def _reserve(user, now: datetime, gold: list[int], ranked: list[int]) -> Assignm
     expires = now + timedelta(minutes=assignment_minutes())
     for segment_id, is_gold in [(g, True) for g in gold] + [(r, False) for r in ranked]:
         try:
-            with transaction.atomic():
+            with write_transaction():
                 if queue_state.take_place(segment_id, k, counted=not is_gold):
                     return Assignment.objects.create(segment_id=segment_id, annotator=user, expires_at=expires)
         except IntegrityError:  # this user already had it (a concurrent request of theirs): next one
@@ -243,7 +265,7 @@ def _reserve(user, now: datetime, gold: list[int], ranked: list[int]) -> Assignm
 
 def skip(user, assignment: Assignment) -> None:
     """Give the place back; the user will not be offered this segment again."""
-    with transaction.atomic():
+    with write_transaction():
         skipped = Assignment.objects.filter(pk=assignment.pk, annotator=user, status=Assignment.Status.ACTIVE).update(
             status=Assignment.Status.SKIPPED, completed_at=timezone.now())
         if skipped:

@@ -22,13 +22,14 @@ through post_delete receivers (connected in signals.py).
 
 from collections import Counter
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case, Count, F, Value, When
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 
 from .models import Assignment, GoldLabel, Label, QueueEntry, QueueSnapshot
+from .write_gate import write_transaction
 
 
 def _current_model_sql(kind: str) -> str:
@@ -48,8 +49,9 @@ def _inputs_sql() -> str:
             f"{_current_model_sql(ModelVersion.Kind.TEACHER)}, {_current_model_sql(ModelVersion.Kind.STUDENT)}")
 
 
-def ensure_fresh() -> None:
-    """Recompute the entries when what they were computed from has changed (one read otherwise)."""
+def ensure_fresh() -> bool:
+    """Recompute the entries when what they were computed from has changed (one
+    read otherwise). Returns whether any gold segment exists."""
     from .queue import labels_per_segment, queue_order
 
     with connection.cursor() as cursor:
@@ -58,6 +60,7 @@ def ensure_fresh() -> None:
     fingerprint = "|".join(map(str, [*inputs, labels_per_segment(), queue_order()]))
     if stored != fingerprint:
         rebuild(fingerprint)
+    return bool(inputs[4])  # the gold count
 
 
 def _taken_counts() -> Counter:
@@ -73,7 +76,7 @@ def rebuild(fingerprint: str) -> None:
     from .queue import labels_per_segment, priority_rows
 
     k = labels_per_segment()
-    with transaction.atomic():
+    with write_transaction():
         if connection.vendor == "postgresql":  # no reservation may change `taken` while we recount it
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {QueueEntry._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
@@ -108,12 +111,12 @@ def rebuild(fingerprint: str) -> None:
 def take_place(segment_id: int, k: int, counted: bool = True) -> bool:
     """Count one more place on the segment; for a counted (non-gold) place only
     while the segment is still open. Call inside the reservation's transaction."""
-    entries = QueueEntry.objects.filter(pk=segment_id)
-    if counted:
-        entries = entries.filter(is_open=True)
-    done = entries.update(taken=F("taken") + 1, is_open=Case(
-        When(queueable=True, taken__lt=k - 1, then=Value(True)), default=Value(False)))
-    return bool(done) or not counted
+    # Plain SQL: runs on every reservation. The SET clause reads the old `taken`.
+    sql = (f"UPDATE {QueueEntry._meta.db_table} SET taken = taken + 1, "
+           f"is_open = CASE WHEN queueable AND taken < %s THEN %s ELSE %s END WHERE segment_id = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql + (" AND is_open" if counted else ""), [k - 1, True, False, segment_id])
+        return cursor.rowcount == 1 or not counted
 
 
 def release_place(segment_id: int, n: int = 1) -> None:

@@ -54,9 +54,8 @@ def prelabel_payload(segment_id: int) -> dict | None:
     prelabel = prelabel_for(segment_id)
     if prelabel is None:
         return None
-    mv = prelabel.model_version
     return {"category": prelabel.category, "confidence": prelabel.confidence, "valence": prelabel.valence,
-            "arousal": prelabel.arousal, "probs": prelabel.probs, "model": f"{mv.name}@{mv.version}"}
+            "arousal": prelabel.arousal, "probs": prelabel.probs, "model": prelabel.model}
 
 
 class LabelValuesSerializer(serializers.Serializer):

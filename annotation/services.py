@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from clips.models import Segment
@@ -18,6 +17,7 @@ from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
 from . import queue, queue_state
 from .models import FLAGS, Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
 from .selectors import prelabel_for, prelabels_hidden
+from .write_gate import write_transaction
 
 MAX_SECONDS_PER_LABEL = 3600.0  # a tab left open over lunch is not annotation time
 
@@ -87,8 +87,9 @@ def _expired(assignment: Assignment) -> AnnotationError:
 def _resolve(user, assignment_id, segment_id, now: datetime) -> tuple[Assignment | None, int, Label | None]:
     """Plain reads (no lock): the assignment, the segment and the caller's current label, or a clear error."""
     if assignment_id is not None:
-        assignment = Assignment.objects.filter(pk=assignment_id).first()
-        label = (Label.objects.filter(segment_id=assignment.segment_id, annotator=user).first()
+        assignment = Assignment.objects.filter(pk=assignment_id).only(
+            "segment_id", "annotator_id", "status", "expires_at").first()
+        label = (Label.objects.filter(segment_id=assignment.segment_id, annotator=user).only("pk").first()
                  if assignment is not None and assignment.annotator_id == user.pk else None)
         error = _assignment_error(user, assignment, assignment_id, label is not None, now)
         if error:
@@ -125,7 +126,7 @@ def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None
     now = now or timezone.now()
     assignment, segment_id, label = _resolve(user, assignment_id, segment_id, now)
     shown = prelabel_for(segment_id) if label is None and not prelabels_hidden() else None
-    with transaction.atomic():
+    with write_transaction():
         if label is None:
             claimed = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE,
                                                 expires_at__gt=now).update(status=Assignment.Status.DONE,
@@ -134,7 +135,7 @@ def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None
                 label = Label.objects.create(
                     segment_id=segment_id, annotator=user, category=values.category, valence=values.valence,
                     arousal=values.arousal, flags=values.flags, seconds_spent=values.seconds_spent,
-                    prelabel_shown=shown)
+                    prelabel_shown_id=shown.id if shown else None)
                 _history(label, user)
                 return SaveResult(label, created=True, changed=True)
         # An existing label (or one a concurrent request of this user just made): re-read it under lock.

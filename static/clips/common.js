@@ -21,6 +21,13 @@ export function fill(root, video) {
       if (video.title) el.textContent = video.title.length > 70 ? `${video.title.slice(0, 69)}…` : video.title;
     } else if (key === "duration") {
       el.textContent = video.duration ? `${video.duration.toFixed(1)} s` : "";
+    } else if (key === "notes") {
+      el.replaceChildren(...(video.notes || []).map((note) => {
+        const div = document.createElement("div");
+        div.className = "note small";
+        div.textContent = note;
+        return div;
+      }));
     } else if (key in video) {
       el.textContent = video[key] ?? "";
     }

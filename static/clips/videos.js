@@ -6,6 +6,17 @@ import { confirmForms, fill, FINAL } from "./common.js";
 const table = document.getElementById("videos");
 confirmForms();
 
+// Keep the status filter counts ("Ready (3)") true as rows change status.
+function moveCount(from, to) {
+  if (from === to) return;
+  const bump = (status, delta) => {
+    const el = document.querySelector(`[data-count-for="${status}"]`);
+    if (el) el.textContent = String(Math.max(0, parseInt(el.textContent, 10) + delta));
+  };
+  bump(from, -1);
+  bump(to, +1);
+}
+
 async function poll() {
   const rows = [...table.querySelectorAll("tbody tr")].filter((r) => !FINAL.has(r.dataset.status));
   if (!rows.length) return;
@@ -21,6 +32,7 @@ async function poll() {
     for (const row of rows) {
       const video = byId.get(row.dataset.id);
       if (!video) { vanished = true; continue; }
+      moveCount(row.dataset.status, video.status);
       fill(row, video);
     }
     if (vanished && !sessionStorage.getItem("videos-reloaded")) {

@@ -12,9 +12,19 @@ test therefore plays the worker: the page's hand-offs (`enqueue_import`,
 real functions - real yt-dlp download, ffmpeg, segmentation chain and teacher
 prelabels - while the page polls. Each release finishes before the page is
 checked, so every state waited for is certain to be reached: no sleeps.
+
+The test database is SQLite in memory in shared-cache mode. pytest-django's
+live server is started before that database exists, so its request threads
+open their own connections (and, inside Playwright's event loop, so does the
+test itself); shared-cache table locks fail at once with "database table is
+locked" instead of waiting. `one_db_user_at_a_time` therefore lets the test's
+worker work and the server's requests take turns. (The product's own file
+SQLite in WAL mode, or PostgreSQL, waits for locks instead.)
 """
 
 import os
+import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -49,10 +59,24 @@ RECORD_ROWS = """() => {
 }"""
 
 
+@pytest.fixture
+def one_db_user_at_a_time(monkeypatch):
+    """A lock that every live-server request holds while Django handles it."""
+    from django.core.handlers.wsgi import WSGIHandler
+    lock, handle = threading.Lock(), WSGIHandler.__call__
+
+    def serialized(self, environ, start_response):
+        with lock:
+            return handle(self, environ, start_response)
+    monkeypatch.setattr(WSGIHandler, "__call__", serialized)
+    return lock
+
+
 class HeldWorker:
     """The page's Celery hand-offs, held until the test releases them."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self, monkeypatch, db_lock=None):
+        self.db_lock = db_lock or nullcontext()
         self.imports, self.segmentations = [], []
         self._enqueue_import = services.enqueue_import
         self._hand_off = services.hand_off_to_segmentation
@@ -62,19 +86,21 @@ class HeldWorker:
     def run_imports(self):
         """The io.import_video tasks the page sent (download, probe, WAV)."""
         ids, self.imports[:] = list(self.imports), []
-        for video_id in ids:
-            self._enqueue_import(video_id)  # autocommit + eager: runs now
+        with self.db_lock:
+            for video_id in ids:
+                self._enqueue_import(video_id)  # autocommit + eager: runs now
 
     def run_segmentations(self):
         """The segmentation chains the imports handed off (through prelabels)."""
         ids, self.segmentations[:] = list(self.segmentations), []
-        for video_id in ids:
-            self._hand_off(video_id)
+        with self.db_lock:
+            for video_id in ids:
+                self._hand_off(video_id)
 
 
 @pytest.fixture
-def held_worker(monkeypatch):
-    return HeldWorker(monkeypatch)
+def held_worker(monkeypatch, one_db_user_at_a_time):
+    return HeldWorker(monkeypatch, one_db_user_at_a_time)
 
 
 def log_in(page, base_url, user, password, next_url):
@@ -107,7 +133,8 @@ def test_staff_pastes_three_links_and_watches_two_import_and_one_fail(
 
     assert page.url == f"{live_server.url}/videos/"
     assert "Queued 3 items for import." in page.inner_text("body")
-    by_url = {v.source_url: v.pk for v in Video.objects.all()}
+    with held_worker.db_lock:
+        by_url = {v.source_url: v.pk for v in Video.objects.all()}
     assert sorted(by_url) == sorted(good + [bad]) and len(held_worker.imports) == 3
     rows = {url: page.locator(f"#videos tr[data-id='{pk}']") for url, pk in by_url.items()}
     for row in rows.values():
@@ -134,6 +161,10 @@ def test_staff_pastes_three_links_and_watches_two_import_and_one_fail(
         expect(rows[url].locator("[data-field=status]")).to_have_text("Ready", timeout=POLL_TIMEOUT)
         expect(rows[url].locator("progress")).to_have_js_property("value", 100)
     expect(rows[bad].locator("[data-field=status]")).to_have_text("Failed")
+    # the status filter counts follow the rows without a reload
+    expect(page.locator("[data-count-for=ready]")).to_have_text("2")
+    expect(page.locator("[data-count-for=failed]")).to_have_text("1")
+    expect(page.locator("[data-count-for=queued]")).to_have_text("0")
     shot(page, "import_videos_ready.png")
 
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
@@ -144,9 +175,10 @@ def test_staff_pastes_three_links_and_watches_two_import_and_one_fail(
         assert ["Segmenting", services.IMPORT_DONE_PROGRESS] in states, states
         values = [value for _, value in states]
         assert values == sorted(values), f"progress went backwards: {states}"
-    bad_states = seen[str(by_url[bad])]  # polls may also catch it "Downloading" on the way
-    assert bad_states[0] == ["Queued", 0] and bad_states[-1] == ["Failed", 0], bad_states
-    assert Video.objects.get(pk=by_url[bad]).error.startswith(BAD_FILE_ERROR)
+    bad_states = seen[str(by_url[bad])]  # a poll may also catch it "Downloading" on the way
+    assert bad_states[0] == ["Queued", 0] and bad_states[-1][0] == "Failed", bad_states
+    with held_worker.db_lock:
+        assert Video.objects.get(pk=by_url[bad]).error.startswith(BAD_FILE_ERROR)
 
     # Retry queues the bad one again (the good ones are untouched); it fails the same way.
     with page.expect_navigation():

@@ -1,0 +1,99 @@
+"""The queue's denormalised state: a request costs the same number of queries
+whatever the corpus size, and the state follows the corpus (new ready videos,
+new gold, deleted labels, expiry)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from annotation import queue, services
+from annotation.models import Assignment, GoldLabel, Label, QueueEntry
+from tests.annotation_factories import add_prelabel, label_payload, make_segments, make_video
+
+pytestmark = pytest.mark.django_db
+
+
+def add_corpus(n: int):
+    segments = make_segments(make_video(), n)
+    for i, segment in enumerate(segments):
+        add_prelabel(segment, ("happy", "sad", "neutral")[i % 3], 0.3 + 0.6 * i / n)
+    return segments
+
+
+def one_cycle_queries(client) -> tuple[int, int]:
+    """Queries of GET /api/queue/next/ (a new reservation) and POST /api/labels/ (a new label)."""
+    with CaptureQueriesContext(connection) as next_ctx:
+        response = client.get("/api/queue/next/")
+    assert response.status_code == 200, response.content
+    with CaptureQueriesContext(connection) as label_ctx:
+        saved = client.post("/api/labels/", label_payload(response.json()["id"]), format="json")
+    assert saved.status_code == 201, saved.content
+    return len(next_ctx.captured_queries), len(label_ctx.captured_queries)
+
+
+def test_queries_per_request_do_not_grow_with_the_corpus(api_client, annotator,
+                                                        django_assert_max_num_queries):
+    api_client.force_authenticate(annotator)
+    add_corpus(10)
+    one_cycle_queries(api_client)  # the first request builds the queue entries
+    small = one_cycle_queries(api_client)
+    add_corpus(190)
+    one_cycle_queries(api_client)  # new segments: entries rebuilt once
+    large = one_cycle_queries(api_client)
+    assert large == small
+    with django_assert_max_num_queries(14):
+        api_client.get("/api/queue/next/")
+
+
+def test_newly_ready_video_is_offered_without_restart(annotator):
+    video = make_video(status="segmenting")
+    (segment,) = make_segments(video, 1)
+    assert queue.next_assignment(annotator) is None
+    video.status = "ready"
+    video.save(update_fields=["status"])
+    assert queue.next_assignment(annotator).segment_id == segment.pk
+
+
+def test_a_deleted_label_gives_its_place_back(settings, make_annotator):
+    settings.ANNOTATION_LABELS_PER_SEGMENT = 1
+    (segment,) = make_segments(make_video(), 1)
+    a, b = make_annotator("a"), make_annotator("b")
+    services.save_label(a, services.LabelValues("happy", 0, 0), assignment_id=queue.next_assignment(a).pk)
+    assert queue.next_assignment(b) is None
+    Label.objects.filter(annotator=a).delete()  # e.g. removed in the admin
+    assert queue.next_assignment(b).segment_id == segment.pk
+
+
+def test_place_counts_follow_labels_skips_and_expiry(settings, make_annotator):
+    settings.ANNOTATION_LABELS_PER_SEGMENT = 3
+    (segment,) = make_segments(make_video(), 1)
+    users = [make_annotator(n) for n in "abc"]
+    held = [queue.next_assignment(u) for u in users]
+    entry = QueueEntry.objects.get(pk=segment.pk)
+    assert (entry.taken, entry.is_open) == (3, False)
+    services.save_label(users[0], services.LabelValues("sad", 0, 0), assignment_id=held[0].pk)
+    services.skip_assignment(users[1], held[1].pk)
+    entry.refresh_from_db()
+    assert (entry.taken, entry.is_open) == (2, True)
+    later = timezone.now() + timedelta(minutes=settings.ANNOTATION_ASSIGNMENT_MINUTES + 1)
+    d = make_annotator("d")
+    assert queue.next_assignment(d, now=later).segment_id == segment.pk  # c's place expired, d takes one
+    entry.refresh_from_db()
+    assert entry.taken == 2  # a's label + d's assignment
+    assert Assignment.objects.get(pk=held[2].pk).status == Assignment.Status.EXPIRED
+
+
+def test_a_segment_made_gold_leaves_the_normal_queue(settings, make_annotator):
+    settings.ANNOTATION_GOLD_EVERY = 0
+    first, second = make_segments(make_video(), 2)
+    queue.next_assignment(make_annotator("a"))  # entries built with both segments
+    GoldLabel.objects.create(segment=first, category="sad")
+    got = []
+    user = make_annotator("b")
+    while (a := queue.next_assignment(user)) is not None:
+        got.append(a.segment_id)
+        services.save_label(user, services.LabelValues("sad", 0, 0), assignment_id=a.pk)
+    assert got == [second.pk]
