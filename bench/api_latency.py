@@ -11,6 +11,13 @@ submit). Prints p50/p95 latency of each call, labels
 per second, and the integrity counts that must be 0: duplicate labels, lost
 labels (a 201 whose label is not in the database), over-filled segments
 (> K labels) and segments given twice to one annotator. Target: p95 < 50 ms.
+
+Reading the figures: with --think 0 every client fires its next request the
+moment the last one returns, so C requests are always in flight and the mean
+latency is C / (requests per second) whatever the server does per request
+(Little's law; printed as `littles_law_ms`). On a 2-core machine that is a
+throughput test: lower latency there comes only from more requests per
+second. --think 2 (a very fast person) measures what annotators feel.
 """
 
 import argparse
@@ -232,6 +239,8 @@ def main():
         "label_p50_ms": round(percentile(post_ms, 50), 1), "label_p95_ms": round(percentile(post_ms, 95), 1),
         "all_p95_ms": round(percentile(next_ms + post_ms, 95), 1),
         "labels": len(stored), "labels_per_s": round(len(stored) / elapsed, 1),
+        "requests_per_s": round((len(next_ms) + len(post_ms)) / elapsed, 1),
+        "littles_law_ms": round(1000 * args.clients * elapsed / max(1, len(next_ms) + len(post_ms)), 1),
         "duplicate_labels": len(created) - len(set(created)) + max(0, len(stored) - len(set(created))),
         "lost_labels": len(set(created) - stored),
         "overfilled_segments": sum(1 for n in per_segment.values() if n > args.k),
