@@ -55,8 +55,8 @@ PRELABEL_START = 95
 
 NOTE_NO_AUDIO = "no audio track: no speech to segment"
 NOTE_ONE_SHOT = "one continuous shot: no scene cuts found"
-NOTE_AUDIO_ONLY = "audio only: every segment is off-screen speech"
-NOTE_NO_FACES = "no faces found: every segment is off-screen speech"
+NOTE_AUDIO_ONLY = "audio only: any speech becomes off-screen segments"
+NOTE_NO_FACES = "no faces found: any speech becomes off-screen segments"
 NOTE_NO_SPEECH = "no speech found"
 NOTE_ALL_OFFSCREEN = "no speaking face on screen: every segment is off-screen speech"
 NOTE_DROPPED = "speech shorter than {min_s:g} s dropped"
