@@ -240,7 +240,8 @@ def main():
         "all_p95_ms": round(percentile(next_ms + post_ms, 95), 1),
         "labels": len(stored), "labels_per_s": round(len(stored) / elapsed, 1),
         "requests_per_s": round((len(next_ms) + len(post_ms)) / elapsed, 1),
-        "littles_law_ms": round(1000 * args.clients * elapsed / max(1, len(next_ms) + len(post_ms)), 1),
+        "littles_law_ms": (round(1000 * args.clients * elapsed / max(1, len(next_ms) + len(post_ms)), 1)
+                           if not args.think else None),  # mean latency forced by C requests in flight
         "duplicate_labels": len(created) - len(set(created)) + max(0, len(stored) - len(set(created))),
         "lost_labels": len(set(created) - stored),
         "overfilled_segments": sum(1 for n in per_segment.values() if n > args.k),

@@ -32,7 +32,7 @@ const state = {
 // --- time spent: only while the tab is visible ---------------------------------
 function elapsedSeconds() {
   const running = document.visibilityState === "visible" ? performance.now() - state.shownAt : 0;
-  return Math.round((state.spentMs + running) / 100) / 10;
+  return Math.round(state.spentMs + running) / 1000;  // ms precision: fast keyboard labels are not 0
 }
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "hidden") state.spentMs += performance.now() - state.shownAt;
