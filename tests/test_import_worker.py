@@ -36,7 +36,9 @@ def test_worker_imports_urls_and_recovers_from_being_killed(live_worker, media_s
     wait_for(lambda: "ready." in live_worker.logs(), timeout=120, interval=0.3)
     result = live_worker.manage("import_clips", good, bad, slow, "--json")
     rows = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [r["status"] for r in rows] == ["queued"] * 3
+    # a fast worker (Redis in CI) may already have started the first one
+    assert all(r["status"] in ("queued", "downloading") for r in rows), rows
+    assert len(rows) == 3 and not any(r["error"] for r in rows), rows
 
     wait_for(lambda: statuses(live_worker).get(slow, [""])[0] == "downloading", timeout=120, interval=0.2)
     live_worker.proc.send_signal(signal.SIGKILL)  # no clean shutdown: the task is lost mid-download
