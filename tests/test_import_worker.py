@@ -36,9 +36,10 @@ def test_worker_imports_urls_and_recovers_from_being_killed(live_worker, media_s
     wait_for(lambda: "ready." in live_worker.logs(), timeout=120, interval=0.3)
     result = live_worker.manage("import_clips", good, bad, slow, "--json")
     rows = json.loads(result.stdout.strip().splitlines()[-1])
-    # a fast worker (Redis in CI) may already have started the first one
-    assert all(r["status"] in ("queued", "downloading") for r in rows), rows
-    assert len(rows) == 3 and not any(r["error"] for r in rows), rows
+    # The command reports each video as it is now: a fast worker (Redis in CI)
+    # may already have started, or even finished, the first ones.
+    assert len(rows) == 3 and all(isinstance(r["id"], int) for r in rows), rows
+    assert rows[2]["status"] in ("queued", "downloading"), rows  # the slow one cannot be done yet
 
     wait_for(lambda: statuses(live_worker).get(slow, [""])[0] == "downloading", timeout=120, interval=0.2)
     live_worker.proc.send_signal(signal.SIGKILL)  # no clean shutdown: the task is lost mid-download
