@@ -155,7 +155,7 @@ def _teacher(prelabels: list, active_id: int | None) -> dict | None:
         return None
     chosen = next((p for p in prelabels if p.model_version_id == active_id), prelabels[0])
     mv = chosen.model_version
-    return {"model": f"{mv.name}@{mv.version}", "probs": [float(p) for p in chosen.probs],
+    return {"model": mv.label, "probs": [float(p) for p in chosen.probs],
             "valence": chosen.valence, "arousal": chosen.arousal}
 
 

@@ -59,7 +59,7 @@ class SegmentPrelabelSerializer(serializers.Serializer):
     kind = serializers.CharField(source="model_version.kind", help_text="teacher (faces) or student (voice)")
 
     def get_model(self, prelabel) -> str:
-        return f"{prelabel.model_version.name}@{prelabel.model_version.version}"
+        return prelabel.model_version.label
 
 
 class SegmentSerializer(serializers.ModelSerializer):

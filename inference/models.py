@@ -40,8 +40,13 @@ class ModelVersion(models.Model):
             models.UniqueConstraint(fields=["kind"], condition=Q(is_active=True), name="one_active_model_per_kind"),
         ]
 
+    @property
+    def label(self) -> str:
+        """`name@version`, how manifests, reports and pages name a model."""
+        return f"{self.name}@{self.version}"
+
     def __str__(self):
-        return f"{self.kind}:{self.name}@{self.version}"
+        return f"{self.kind}:{self.label}"
 
 
 class Prelabel(models.Model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -410,7 +411,6 @@ def import_file(path: Path, original_name: str, options: ImportOptions, user=Non
         else:
             work = files.incoming_dir(f"copy-{video.pk}")
             try:
-                import shutil
                 tmp = work / ("source" + (path.suffix or ".bin"))
                 shutil.copyfile(path, tmp)
                 video.file.name = files.store_file(tmp, name)

@@ -36,7 +36,7 @@ def _segment(seg: Segment) -> dict:
         "face_crops": len(seg.face_crops or []),
         "speaking_confidence": seg.speaking_confidence,
         "prelabel": None if pre is None else {
-            "model": f"{pre.model_version.name}@{pre.model_version.version}",
+            "model": pre.model_version.label,
             "category": pre.category, "confidence": pre.confidence, "probs": pre.probs,
             "valence": pre.valence, "arousal": pre.arousal,
         },

@@ -28,7 +28,7 @@ class ModelVersionBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_label(self, obj) -> str:
-        return f"{obj.name}@{obj.version}"
+        return obj.label
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):

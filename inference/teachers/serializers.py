@@ -14,4 +14,4 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_label(self, obj) -> str:
-        return f"{obj.name}@{obj.version}"
+        return obj.label

@@ -35,8 +35,8 @@ def activate_view(request, pk):
         messages.error(request, str(exc))
         return redirect("models")
     note = " Use “Re-prelabel all” to prelabel existing segments with it." if mv.kind == Kind.TEACHER else ""
-    messages.success(request, f"{mv.name}@{mv.version} is now the active {mv.kind}"
-                              f"{f' (was {previous.name}@{previous.version})' if previous and previous != mv else ''}.{note}")
+    messages.success(request, f"{mv.label} is now the active {mv.kind}"
+                              f"{f' (was {previous.label})' if previous and previous != mv else ''}.{note}")
     return redirect("models")
 
 
@@ -49,8 +49,8 @@ def prelabel_all_view(request):
         return redirect("models")
     result = prelabel_all_task.delay(teacher.pk)
     if result.ready():  # eager mode (tests, single process)
-        messages.success(request, f"Prelabelled {result.get()['segments']} segments with {teacher.name}@{teacher.version}.")
+        messages.success(request, f"Prelabelled {result.get()['segments']} segments with {teacher.label}.")
     else:
-        messages.success(request, f"Re-prelabelling all segments with {teacher.name}@{teacher.version} "
+        messages.success(request, f"Re-prelabelling all segments with {teacher.label} "
                                   f"on the gpu queue (task {result.id}).")
     return redirect("models")

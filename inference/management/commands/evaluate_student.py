@@ -86,7 +86,7 @@ def _resolve(name: str | None):
             return load_student(Path(name)), name
         else:
             version = find_model(ModelVersion.Kind.STUDENT, name)
-        return load_version(version), f"{version.name}@{version.version}"
+        return load_version(version), version.label
     except CommandError:
         raise
     except Exception as exc:  # noqa: BLE001 - unreadable/mismatched weights, unknown name

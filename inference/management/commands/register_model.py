@@ -34,7 +34,7 @@ class Command(BaseCommand):
         except RegistryError as exc:
             raise CommandError(str(exc)) from exc
         mv.refresh_from_db()
-        summary = {"id": mv.pk, "model": f"{mv.name}@{mv.version}", "kind": mv.kind, "arch": mv.arch,
+        summary = {"id": mv.pk, "model": mv.label, "kind": mv.kind, "arch": mv.arch,
                    "sha256": mv.sha256, "weights": mv.weights, "active": mv.is_active}
         if json:
             self.stdout.write(jsonlib.dumps(summary))

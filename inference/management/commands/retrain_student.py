@@ -57,7 +57,7 @@ class Command(BaseCommand):
 
 def _summary(run: TrainingRun) -> dict:
     mv = run.model_version
-    return {"id": run.id, "status": run.status, "model_version": f"{mv.name}@{mv.version}" if mv else None,
+    return {"id": run.id, "status": run.status, "model_version": mv.label if mv else None,
             "model_version_id": mv.id if mv else None, "active": bool(mv and mv.is_active),
             "metrics": run.metrics or {}, "error": run.error or None}
 
