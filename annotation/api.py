@@ -41,7 +41,8 @@ class QueueNextView(APIView):
         assignment = queue.next_assignment(request.user, exclude=exclude)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(assignment_payload(assignment, done_today=selectors.labels_done_today(request.user)))
+        return Response(assignment_payload(assignment, selectors.segment_row(assignment.segment_id),
+                                           done_today=selectors.labels_done_today(request.user)))
 
 
 class AssignmentSkipView(APIView):

@@ -29,6 +29,7 @@ re-checks `is_open` after waiting.
 import math
 from collections import Counter
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import NamedTuple
 
 from django.conf import settings
@@ -199,25 +200,25 @@ def expire_stale(now: datetime, batch: int = 500) -> int:
     return len(rows)
 
 
-def _held(user, now: datetime) -> list[tuple[int, bool]]:
-    """(id, still live) of the user's active assignments, oldest first."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, expires_at > %s FROM {Assignment._meta.db_table} "
-                       f"WHERE annotator_id = %s AND status = %s ORDER BY created_at, id",
-                       [connection.ops.adapt_datetimefield_value(now), user.pk, Assignment.Status.ACTIVE])
-        return [(pk, bool(live)) for pk, live in cursor.fetchall()]
+HELD_FIELDS = ("id", "segment_id", "annotator_id", "status", "expires_at")
 
 
-PAYLOAD_FIELDS = ("status", "expires_at", "annotator_id", "segment__video_id", "segment__face_track_id",
-                  "segment__start", "segment__end", "segment__audio", "segment__face_crops", "segment__box",
-                  "segment__video__title", "segment__video__file", "segment__video__audio",
-                  "segment__video__has_video", "segment__video__width", "segment__video__height")
+def _held(user, now: datetime) -> list[Assignment]:
+    """The user's live assignments, oldest first (only the columns the API shows;
+    the page reads the segment separately, selectors.segment_row)."""
+    with connection.cursor() as cursor:  # plain SQL: runs on every queue request
+        cursor.execute(f"SELECT {', '.join(HELD_FIELDS)} FROM {Assignment._meta.db_table} "
+                       f"WHERE annotator_id = %s AND status = %s AND expires_at > %s ORDER BY created_at, id",
+                       [user.pk, Assignment.Status.ACTIVE, connection.ops.adapt_datetimefield_value(now)])
+        rows = cursor.fetchall()
+    return [Assignment.from_db(connection.alias, HELD_FIELDS, [*row[:4], as_aware(row[4])]) for row in rows]
 
 
-def _with_segment(assignment_id: int) -> Assignment:
-    """The assignment with what its API payload shows (only those columns: a
-    video row carries large JSON fields nobody reads here)."""
-    return Assignment.objects.select_related("segment__video").only(*PAYLOAD_FIELDS).get(pk=assignment_id)
+def as_aware(value) -> datetime:
+    """A datetime read with plain SQL (SQLite gives naive UTC, sometimes text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=dt_timezone.utc)
 
 
 def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment | None:
@@ -226,10 +227,10 @@ def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment
     when nothing is left for them."""
     now = now or timezone.now()
     exclude = {int(pk) for pk in exclude}
-    live = [pk for pk, is_live_now in _held(user, now) if is_live_now]
-    waiting = next((pk for pk in live if pk not in exclude), None)
+    live = _held(user, now)
+    waiting = next((a for a in live if a.pk not in exclude), None)
     if waiting:
-        return _with_segment(waiting)
+        return waiting
     if len(live) >= MAX_HELD:
         return None
     expire_stale(now)
@@ -242,7 +243,7 @@ def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment
             return None
         assignment = _reserve(user, now, gold, ranked)
         if assignment is not None:
-            return _with_segment(assignment.pk)
+            return assignment
     return None
 
 

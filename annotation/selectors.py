@@ -6,6 +6,7 @@ need a reviewer, and the flat rows the agreement maths runs on.
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime, time
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.db import connection
 from django.db.models import Count, F, FilteredRelation, Prefetch, Q
 from django.utils import timezone
 
-from clips.models import Segment
+from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 
 from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
@@ -61,6 +62,56 @@ def current_model_id(kind: str) -> int | None:
 
 def prelabels_hidden() -> bool:
     return bool(getattr(settings, "ANNOTATION_HIDE_PRELABELS", False))
+
+
+# --- what the page plays ------------------------------------------------------
+
+class SegmentRow(NamedTuple):
+    """What the annotation page needs of a segment and its video, flat (read
+    with every assignment, so it comes from one join, not two model loads)."""
+
+    id: int
+    video_id: int
+    video_title: str
+    start: float
+    end: float
+    box: list | None
+    audio: str  # storage path of the segment's own clip, "" if none
+    face_crops: list
+    face_track_id: int | None
+    video_file: str
+    video_audio: str
+    has_video: bool
+    width: int | None
+    height: int | None
+
+    @classmethod
+    def of(cls, segment: Segment) -> "SegmentRow":
+        video = segment.video
+        return cls(segment.pk, segment.video_id, video.title, segment.start, segment.end, segment.box,
+                   segment.audio.name or "", list(segment.face_crops or []), segment.face_track_id,
+                   video.file.name or "", video.audio.name or "", video.has_video, video.width, video.height)
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def segment_row(segment_id: int) -> SegmentRow | None:
+    """One indexed join in plain SQL (read on every queue request)."""
+    segment, video, end = Segment._meta.db_table, Video._meta.db_table, connection.ops.quote_name("end")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.id, s.video_id, v.title, s.start, s.{end}, s.box, s.audio, s.face_crops, s.face_track_id, "
+            f"v.file, v.audio, v.has_video, v.width, v.height FROM {segment} s JOIN {video} v ON v.id = s.video_id "
+            f"WHERE s.id = %s", [segment_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (pk, video_id, title, start, stop, box, audio, crops, track, file, video_audio, has_video, width,
+     height) = row
+    return SegmentRow(pk, video_id, title, start, stop, _json(box), audio or "", _json(crops) or [], track,
+                      file or "", video_audio or "", bool(has_video), width, height)
 
 
 # --- the annotator's own work ----------------------------------------------------

@@ -3,30 +3,30 @@
 from django.core.files.storage import default_storage
 from rest_framework import serializers
 
+from clips.models import Segment
 from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
 
 from .models import FLAGS, Assignment, Label
-from .selectors import prelabel_for, prelabels_hidden
+from .selectors import SegmentRow, prelabel_for, prelabels_hidden
 
 
 def media_url(path: str) -> str | None:
     return default_storage.url(path) if path else None
 
 
-def segment_media(segment) -> dict:
+def segment_media(segment: Segment | SegmentRow) -> dict:
     """How the page plays a segment: the source video looped between start and
     end when the speaker is on screen, else the segment's own WAV clip."""
-    video = segment.video
-    crops = [media_url(p) for p in (segment.face_crops or []) if p]
-    on_screen = bool(video.file and video.has_video and (segment.box or segment.face_track_id))
-    if on_screen or not segment.audio:
-        source = video.file or video.audio
-        return {"kind": "video" if (video.file and video.has_video) else "audio",
-                "url": media_url(source.name) if source else None,
-                "loop_start": segment.start, "loop_end": segment.end,
-                "width": video.width, "height": video.height, "face_crops": crops}
-    return {"kind": "audio", "url": media_url(segment.audio.name), "loop_start": 0.0,
-            "loop_end": segment.end - segment.start, "width": None, "height": None, "face_crops": crops}
+    row = segment if isinstance(segment, SegmentRow) else SegmentRow.of(segment)
+    crops = [media_url(p) for p in row.face_crops if p]
+    on_screen = bool(row.video_file and row.has_video and (row.box or row.face_track_id))
+    if on_screen or not row.audio:
+        source = row.video_file or row.video_audio
+        return {"kind": "video" if (row.video_file and row.has_video) else "audio",
+                "url": media_url(source), "loop_start": row.start, "loop_end": row.end,
+                "width": row.width, "height": row.height, "face_crops": crops}
+    return {"kind": "audio", "url": media_url(row.audio), "loop_start": 0.0,
+            "loop_end": row.end - row.start, "width": None, "height": None, "face_crops": crops}
 
 
 class MediaSerializer(serializers.Serializer):
@@ -116,10 +116,11 @@ class SegmentPayloadSerializer(serializers.Serializer):
     prelabel = PrelabelSerializer(allow_null=True)
 
 
-def segment_payload(segment) -> dict:
-    return {"id": segment.pk, "video": segment.video_id, "video_title": segment.video.title,
-            "start": segment.start, "end": segment.end, "box": segment.box,
-            "media": segment_media(segment), "prelabel": prelabel_payload(segment.pk)}
+def segment_payload(segment: Segment | SegmentRow) -> dict:
+    row = segment if isinstance(segment, SegmentRow) else SegmentRow.of(segment)
+    return {"id": row.id, "video": row.video_id, "video_title": row.video_title,
+            "start": row.start, "end": row.end, "box": row.box,
+            "media": segment_media(row), "prelabel": prelabel_payload(row.id)}
 
 
 class AssignmentSerializer(serializers.Serializer):
@@ -131,9 +132,10 @@ class AssignmentSerializer(serializers.Serializer):
     done_today = serializers.IntegerField(help_text="labels the caller made today")
 
 
-def assignment_payload(assignment: Assignment, label: Label | None = None, done_today: int = 0) -> dict:
+def assignment_payload(assignment: Assignment, segment: Segment | SegmentRow | None = None,
+                       label: Label | None = None, done_today: int = 0) -> dict:
     return {"id": assignment.pk, "status": assignment.status, "expires_at": assignment.expires_at,
-            "segment": segment_payload(assignment.segment),
+            "segment": segment_payload(segment or assignment.segment),
             "label": label_payload(label) if label else None, "done_today": done_today}
 
 

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 
 from clips.models import Segment
@@ -84,33 +85,47 @@ def _expired(assignment: Assignment) -> AnnotationError:
                                          f"{assignment.expires_at:%H:%M:%S} UTC; take the next segment.")
 
 
-def _resolve(user, assignment_id, segment_id, now: datetime) -> tuple[Assignment | None, int, Label | None]:
-    """Plain reads (no lock): the assignment, the segment and the caller's current label, or a clear error."""
+def _assignment_with_label(assignment_id) -> tuple[Assignment | None, bool]:
+    """The assignment (only what the checks read) and whether its annotator
+    already labelled its segment: one indexed read in plain SQL (every submit)."""
+    assignment, label = Assignment._meta.db_table, Label._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT a.id, a.segment_id, a.annotator_id, a.status, a.expires_at, l.id FROM {assignment} a "
+                       f"LEFT JOIN {label} l ON l.segment_id = a.segment_id AND l.annotator_id = a.annotator_id "
+                       f"WHERE a.id = %s", [int(assignment_id)])
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    *values, label_id = row
+    values[4] = queue.as_aware(values[4])
+    return Assignment.from_db(connection.alias, queue.HELD_FIELDS, values), label_id is not None
+
+
+def _resolve(user, assignment_id, segment_id, now: datetime) -> tuple[Assignment | None, int, bool]:
+    """Plain reads (no lock): the assignment, the segment and whether the caller
+    already labelled it, or a clear error."""
     if assignment_id is not None:
-        assignment = Assignment.objects.filter(pk=assignment_id).only(
-            "segment_id", "annotator_id", "status", "expires_at").first()
-        label = (Label.objects.filter(segment_id=assignment.segment_id, annotator=user).only("pk").first()
-                 if assignment is not None and assignment.annotator_id == user.pk else None)
-        error = _assignment_error(user, assignment, assignment_id, label is not None, now)
+        assignment, labelled = _assignment_with_label(assignment_id)
+        error = _assignment_error(user, assignment, assignment_id, labelled, now)
         if error:
             raise error
         if segment_id is not None and int(segment_id) != assignment.segment_id:
             raise AnnotationError("segment", f"Assignment {assignment_id} is for segment "
                                              f"{assignment.segment_id}, not {segment_id}.")
-        return assignment, assignment.segment_id, label
+        return assignment, assignment.segment_id, labelled
     if not Segment.objects.filter(pk=segment_id).exists():
         raise AnnotationError("segment", f"Segment {segment_id} does not exist.")
     segment_id = int(segment_id)
     assignment = Assignment.objects.filter(segment_id=segment_id, annotator=user).first()
-    label = Label.objects.filter(segment_id=segment_id, annotator=user).first()
-    if label is None:
+    labelled = Label.objects.filter(segment_id=segment_id, annotator=user).exists()
+    if not labelled:
         if assignment is None:
             raise AnnotationError("segment", f"You have no assignment for segment {segment_id}; "
                                              f"ask the queue for one (GET /api/queue/next/).")
         error = _assignment_error(user, assignment, assignment.pk, False, now)
         if error:
             raise error
-    return assignment, segment_id, label
+    return assignment, segment_id, labelled
 
 
 def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None,
@@ -124,14 +139,11 @@ def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None
     if assignment_id is None and segment_id is None:
         raise AnnotationError("assignment", "Give the assignment (or the segment) this label is for.")
     now = now or timezone.now()
-    assignment, segment_id, label = _resolve(user, assignment_id, segment_id, now)
-    shown = prelabel_for(segment_id) if label is None and not prelabels_hidden() else None
+    assignment, segment_id, labelled = _resolve(user, assignment_id, segment_id, now)
+    shown = prelabel_for(segment_id) if not labelled and not prelabels_hidden() else None
     with write_transaction():
-        if label is None:
-            claimed = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE,
-                                                expires_at__gt=now).update(status=Assignment.Status.DONE,
-                                                                           completed_at=now)
-            if claimed:  # its place now holds the label: the queue's count does not change
+        if not labelled:
+            if _claim(assignment.pk, now):  # its place now holds the label: the queue's count does not change
                 label = Label.objects.create(
                     segment_id=segment_id, annotator=user, category=values.category, valence=values.valence,
                     arousal=values.arousal, flags=values.flags, seconds_spent=values.seconds_spent,
@@ -153,6 +165,16 @@ def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None
             changed = False
         _finish(assignment, now)
     return SaveResult(label, created=False, changed=changed)
+
+
+def _claim(assignment_id: int, now: datetime) -> bool:
+    """Turn the assignment from active (and not expired) to done; true for the one request that did."""
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:  # plain SQL: runs on every new label
+        cursor.execute(f"UPDATE {Assignment._meta.db_table} SET status = %s, completed_at = %s "
+                       f"WHERE id = %s AND status = %s AND expires_at > %s",
+                       [Assignment.Status.DONE, stamp, assignment_id, Assignment.Status.ACTIVE, stamp])
+        return cursor.rowcount == 1
 
 
 def _history(label: Label, user) -> None:

@@ -203,11 +203,12 @@ def main():
     tokens = setup_data(args.segments, args.clients)
 
     port = free_port()
+    server_log = open(workdir / "server.log", "wb")  # a pipe nobody reads would fill up and block the server
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "labelstudio_emo.wsgi:application", "--bind",
          f"127.0.0.1:{port}", "--workers", str(args.web_workers), "--threads", str(args.threads),
          "--timeout", "120", "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=server_log)
     try:
         wait_until_up(port)
         warm_up(port, args.web_workers * args.threads * 3)
