@@ -21,8 +21,8 @@ trap stop INT TERM EXIT
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} .venv/bin/celery -A labelstudio_emo worker -Q io,gpu --concurrency "${WORKER_CONCURRENCY:-2}" \
   --loglevel INFO --hostname "worker@%h" &
 pids+=($!)
-.venv/bin/gunicorn labelstudio_emo.wsgi:application --bind "$HOST:$PORT" \
-  --workers "${WEB_WORKERS:-2}" --threads 4 --timeout 120 --access-logfile - &
+# Workers and threads: gunicorn.conf.py (WEB_WORKERS, WEB_THREADS).
+.venv/bin/gunicorn labelstudio_emo.wsgi:application --bind "$HOST:$PORT" --access-logfile - &
 pids+=($!)
 echo "labelstudio_emo is running on http://$HOST:$PORT  (Ctrl-C stops web server and worker)" >&2
 wait -n "${pids[@]}"

@@ -11,8 +11,9 @@ from labelstudio_emo.permissions import IsAnnotator, IsStaff
 
 from . import queue, selectors, services
 from .agreement import agreement_report
-from .serializers import (AgreementSerializer, AssignmentSerializer, LabelSerializer, RecentLabelSerializer,
-                          SkipSerializer, assignment_payload, label_payload, segment_payload)
+from .serializers import (AgreementSerializer, AssignmentSerializer, LabelInputSerializer, LabelSerializer,
+                          RecentLabelSerializer, SkipSerializer, assignment_payload, label_payload, parse_label_input,
+                          segment_payload)
 
 
 def _parse_ids(raw: str, limit: int = 5) -> list[int]:
@@ -87,7 +88,7 @@ class LabelsView(APIView):
         description="One label per annotator and segment: sending the same request twice (double "
                     "submit, retry) returns the same label and creates nothing; a change updates it and "
                     "is kept in the label's history. 201 when created, 200 otherwise.",
-        request=LabelSerializer,
+        request=LabelInputSerializer,
         responses={201: LabelSerializer, 200: LabelSerializer,
                    400: OpenApiResponse(description="bad category / V-A / flags, expired, skipped or "
                                                     "someone else's assignment")},
@@ -95,9 +96,7 @@ class LabelsView(APIView):
             "assignment": 12, "category": "happy", "valence": 0.6, "arousal": 0.3,
             "flags": ["unsure"], "seconds_spent": 4.2})])
     def post(self, request):
-        serializer = LabelSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = parse_label_input(request.data)
         try:
             values = services.LabelValues(data["category"], data["valence"], data["arousal"],
                                           list(data.get("flags") or []), data.get("seconds_spent") or 0.0)

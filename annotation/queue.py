@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
+from labelstudio_emo import fast_insert
 from labelstudio_emo.emotions import EMOTIONS
 
 from . import queue_state
@@ -258,7 +259,7 @@ def _reserve(user, now: datetime, gold: list[int], ranked: list[int]) -> Assignm
         try:
             with write_transaction():
                 if queue_state.take_place(segment_id, k, counted=not is_gold):
-                    return Assignment.objects.create(segment_id=segment_id, annotator=user, expires_at=expires)
+                    return fast_insert.insert(Assignment(segment_id=segment_id, annotator=user, expires_at=expires))
         except IntegrityError:  # this user already had it (a concurrent request of theirs): next one
             continue
     return None

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from clips.models import Segment
+from labelstudio_emo import fast_insert
 from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
 
 from . import queue, queue_state
@@ -144,10 +145,10 @@ def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None
     with write_transaction():
         if not labelled:
             if _claim(assignment.pk, now):  # its place now holds the label: the queue's count does not change
-                label = Label.objects.create(
+                label = fast_insert.insert(Label(
                     segment_id=segment_id, annotator=user, category=values.category, valence=values.valence,
                     arousal=values.arousal, flags=values.flags, seconds_spent=values.seconds_spent,
-                    prelabel_shown_id=shown.id if shown else None)
+                    prelabel_shown_id=shown.id if shown else None))
                 _history(label, user)
                 return SaveResult(label, created=True, changed=True)
         # An existing label (or one a concurrent request of this user just made): re-read it under lock.
@@ -178,8 +179,8 @@ def _claim(assignment_id: int, now: datetime) -> bool:
 
 
 def _history(label: Label, user) -> None:
-    LabelHistory.objects.create(label=label, edited_by=user, category=label.category,
-                                valence=label.valence, arousal=label.arousal, flags=label.flags)
+    fast_insert.insert(LabelHistory(label=label, edited_by=user, category=label.category,
+                                    valence=label.valence, arousal=label.arousal, flags=label.flags))
 
 
 def _finish(assignment: Assignment | None, now: datetime) -> None:

@@ -1,6 +1,6 @@
 """Annotation API under load: the real server, many annotators at once.
 
-    .venv/bin/python bench/api_latency.py [--segments 1000] [--clients 20] [--seconds 30]
+    .venv/bin/python bench/api_latency.py [--segments 5000] [--clients 20] [--seconds 30]
 
 Creates N segments (with teacher prelabels of varied entropy) and C annotators
 in a throw-away SQLite database (the embedded default), starts gunicorn on
@@ -26,6 +26,7 @@ import json
 import math
 import os
 import random
+import runpy
 import socket
 import subprocess
 import sys
@@ -183,16 +184,20 @@ class Client(threading.Thread):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--segments", type=int, default=1000)
+    parser.add_argument("--segments", type=int, default=5000,
+                        help="enough that 20 clients do not run out of work within 30 s")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--k", type=int, default=3, help="labels per segment")
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean seconds a client waits before submitting (0 = hammer)")
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=None,
+                        help="gunicorn processes (default: gunicorn.conf.py, as run.sh)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per process (default: gunicorn.conf.py)")
     args = parser.parse_args()
 
+    served = runpy.run_path(str(ROOT / "gunicorn.conf.py"))  # what run.sh starts
+    web_workers, threads = args.web_workers or served["workers"], args.threads or served["threads"]
     workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
     env = {"LSE_VAR_DIR": str(workdir), "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
            "MEDIA_ROOT": str(workdir / "media"), "ANNOTATION_LABELS_PER_SEGMENT": str(args.k),
@@ -206,12 +211,13 @@ def main():
     server_log = open(workdir / "server.log", "wb")  # a pipe nobody reads would fill up and block the server
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "labelstudio_emo.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", str(args.web_workers), "--threads", str(args.threads),
-         "--timeout", "120", "--log-level", "warning"],
+         f"127.0.0.1:{port}", "--log-level", "warning",
+         *(["--workers", str(args.web_workers)] if args.web_workers else []),
+         *(["--threads", str(args.threads)] if args.threads else [])],
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=server_log)
     try:
         wait_until_up(port)
-        warm_up(port, args.web_workers * args.threads * 3)
+        warm_up(port, 24)
         deadline = time.monotonic() + args.seconds
         started = time.monotonic()
         clients = [Client(port, token, deadline, i, args.think) for i, token in enumerate(tokens)]
@@ -235,7 +241,7 @@ def main():
     post_ms = [ms for c in clients for ms in c.post_ms]
     errors = [e for c in clients for e in c.errors]
     result = {
-        "clients": args.clients, "think_s": args.think, "segments": args.segments, "k": args.k, "seconds": round(elapsed, 1),
+        "clients": args.clients, "think_s": args.think, "web_workers": web_workers, "threads": threads, "segments": args.segments, "k": args.k, "seconds": round(elapsed, 1),
         "next_p50_ms": round(percentile(next_ms, 50), 1), "next_p95_ms": round(percentile(next_ms, 95), 1),
         "label_p50_ms": round(percentile(post_ms, 50), 1), "label_p95_ms": round(percentile(post_ms, 95), 1),
         "all_p95_ms": round(percentile(next_ms + post_ms, 95), 1),
@@ -248,6 +254,8 @@ def main():
         "overfilled_segments": sum(1 for n in per_segment.values() if n > args.k),
         "segments_given_twice": twice, "errors": len(errors),
     }
+    if elapsed < args.seconds - 1:
+        print(f"warning: the queue ran out after {elapsed:.1f} s; use more --segments", file=sys.stderr)
     for error in errors[:5]:
         print("error:", error, file=sys.stderr)
     print(f"next p50={result['next_p50_ms']} ms p95={result['next_p95_ms']} ms | "

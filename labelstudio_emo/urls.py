@@ -14,8 +14,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/health/", views.health, name="health"),
+    path("", include("annotation.urls")),  # first: its API is asked most often
     path("", include("clips.urls")),
     path("", include("inference.urls")),
-    path("", include("annotation.urls")),
     re_path(r"^media/(?P<path>.*)$", views.protected_media, name="media"),
 ]

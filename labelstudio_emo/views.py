@@ -48,8 +48,12 @@ def protected_media(request, path):
 
 
 # Byte ranges let the browser seek inside long source videos (the annotation
-# page loops a few seconds from the middle of an hour-long file).
+# page loops a few seconds from the middle of an hour-long file). A browser
+# asks for "bytes=0-" and reads as it plays: each answer is cut to at most
+# RANGE_CHUNK bytes (a 206 may cover less than asked; players then ask for the
+# next part), so a playing video never holds a web process for long.
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE_CHUNK = 4 * 1024 * 1024
 
 
 def _range_response(request, path, content_type):
@@ -62,6 +66,7 @@ def _range_response(request, path, content_type):
         start, end = max(0, size - int(last)), size - 1
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
+    end = min(end, start + RANGE_CHUNK - 1)
     if start >= size or start > end:
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"

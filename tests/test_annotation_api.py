@@ -193,3 +193,37 @@ def test_assignment_and_segment_must_agree(ann_api, segments):
     response = ann_api.post("/api/labels/", label_payload(data["id"], segment=other), format="json")
     assert response.status_code == 400 and f"not {other}" in response.json()["segment"][0]
     assert not Label.objects.exists()
+
+
+GOOD = {"assignment": 3, "category": "happy", "valence": 0.5, "arousal": -0.25, "flags": ["unsure"],
+        "seconds_spent": 2.5}
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"flags": []}, {"assignment": None, "segment": 7}, {"valence": "0.3"}, {"assignment": "12"},
+    {"category": "bored"}, {"category": None}, {"valence": 1.5}, {"arousal": -1.01}, {"valence": "loud"},
+    {"valence": True}, {"valence": [1]}, {"valence": float("nan")}, {"flags": ["sneeze"]}, {"flags": "unsure"},
+    {"assignment": "x"}, {"assignment": None}, {"seconds_spent": -1}, {"seconds_spent": None},
+    {"valence": 2, "arousal": 2, "category": "x"}, {"category": 5}, {"flags": [1]}, {"valence": ""},
+    {"flags": [True]}, {"flags": [{"a": 1}]},
+])
+def test_submit_checks_match_the_documented_serializer(change):
+    """POST /api/labels/ checks input without DRF fields (speed); it must accept and
+    refuse exactly what the schema's LabelInputSerializer does, field by field."""
+    from rest_framework.exceptions import ValidationError
+
+    from annotation.serializers import LabelInputSerializer, parse_label_input
+    data = {**GOOD, **change}
+    serializer = LabelInputSerializer(data=data)
+    documented_ok = serializer.is_valid()
+    try:
+        parsed, errors = parse_label_input(data), {}
+    except ValidationError as error:
+        parsed, errors = None, error.detail
+    assert (parsed is not None) == documented_ok, (serializer.errors, errors)
+    if documented_ok:
+        assert {k: parsed[k] for k in serializer.validated_data} == dict(serializer.validated_data)
+    else:
+        assert set(errors) == set(serializer.errors)
+        for field in errors:
+            assert [str(m) for m in errors[field]] == [str(m) for m in serializer.errors[field]]

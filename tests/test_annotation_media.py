@@ -39,6 +39,23 @@ def test_whole_file_advertises_ranges_and_bad_ranges_are_416(annotator_client, s
     assert annotator_client.get(f"/media/{stored}", HTTP_RANGE="bytes=20000-").status_code == 416
 
 
+def test_open_ended_range_comes_in_bounded_parts_that_add_up(annotator_client, stored, monkeypatch):
+    """A browser playing a long video asks "bytes=0-": each answer is capped, and
+    asking from where the last one ended walks through the whole file."""
+    from labelstudio_emo import views
+    monkeypatch.setattr(views, "RANGE_CHUNK", 4096)
+    received, start = b"", 0
+    while start < len(DATA):
+        part = annotator_client.get(f"/media/{stored}", HTTP_RANGE=f"bytes={start}-")
+        assert part.status_code == 206
+        end = min(start + 4096, len(DATA)) - 1
+        assert part["Content-Range"] == f"bytes {start}-{end}/{len(DATA)}"
+        assert int(part["Content-Length"]) == end - start + 1
+        received += body(part)
+        start = end + 1
+    assert received == DATA
+
+
 def test_ranges_still_need_login(client, stored):
     assert client.get(f"/media/{stored}", HTTP_RANGE="bytes=0-9").status_code == 302
 

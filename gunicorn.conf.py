@@ -1,0 +1,21 @@
+"""Web server settings, read by `gunicorn` from the project root (run.sh,
+bench/api.py and a production `gunicorn labelstudio_emo.wsgi:application`).
+
+Why one single-threaded process per half core: a request is mostly Python
+(CPU, holding the GIL) with short SQLite calls. Threads in one process queue
+behind each other for the GIL, and a thread coming back from SQLite (while it
+may hold the database's write turn) waits behind them: at 20 annotators
+hammering the API, 2 processes x 4 threads gave p95 60-70 ms where 4
+single-threaded processes gave ~40 ms at the same throughput
+(bench/api.py). Long media responses are cut into bounded byte ranges
+(labelstudio_emo/views.py) so a playing video never holds a process for long;
+behind a reverse proxy (production), the proxy buffers slow clients.
+"""
+
+import os
+
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+workers = int(os.environ.get("WEB_WORKERS") or max(2, 2 * _cores))
+threads = int(os.environ.get("WEB_THREADS") or 1)
+timeout = 120
