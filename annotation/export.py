@@ -82,10 +82,14 @@ def _fail(export_id: int, reason: str):
         status=Export.Status.FAILED, error=reason, finished_at=timezone.now(), file="", size_bytes=0, sha256="")
 
 
-def build_export(export_id: int, progress: Progress | None = None) -> Export:
-    """Build the zip of a queued (or interrupted/failed) export in this process and return the row."""
+def build_export(export_id: int, progress: Progress | None = None) -> Export | None:
+    """Build the zip of a queued (or interrupted/failed) export in this process and
+    return the row (None when it was deleted before its turn came)."""
     with transaction.atomic():
-        export = Export.objects.select_for_update().get(pk=export_id)
+        export = Export.objects.select_for_update().filter(pk=export_id).first()
+        if export is None:
+            log.warning("export %s was deleted before it was built: nothing to do", export_id)
+            return None
         if export.status == Export.Status.SUCCEEDED:
             return export  # immutable: never rebuilt
         export.status, export.error, export.progress = Export.Status.RUNNING, "", 0

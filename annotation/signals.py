@@ -25,3 +25,24 @@ def connect_queue_state():
 
 
 connect_queue_state()
+
+
+def _remove_export_file(sender, instance, **kwargs):
+    """A deleted export (admin, shell) takes its zip with it, once the delete is committed."""
+    from django.core.files.storage import default_storage
+    from django.db import transaction
+
+    name = instance.file.name if instance.file else ""
+    if name:
+        transaction.on_commit(lambda: default_storage.delete(name))
+
+
+def connect_export_files():
+    from django.db.models.signals import post_delete
+
+    from .models import Export
+
+    post_delete.connect(_remove_export_file, sender=Export, dispatch_uid="export_file_removed")
+
+
+connect_export_files()

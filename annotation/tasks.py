@@ -9,4 +9,6 @@ def build_export_task(export_id: int) -> dict:
     from annotation.export import build_export
 
     export = build_export(export_id)
+    if export is None:
+        return {"id": export_id, "status": "deleted", "error": "the export was deleted before it was built"}
     return {"id": export.id, "status": export.status, "error": export.error}

@@ -219,3 +219,26 @@ def test_a_failure_after_the_move_removes_the_file(corpus, monkeypatch):
     export = _export()
     assert export.status == Export.Status.FAILED and "database is locked" in export.error
     assert _export_files() == []
+
+
+@pytest.mark.django_db
+def test_export_deleted_before_its_turn_is_a_quiet_no_op(staff_user):
+    """Staff delete a queued export (admin) before a worker reaches it: the task
+    ends cleanly and says so instead of failing with a traceback."""
+    from annotation.tasks import build_export_task
+    export = new_export({}, user=staff_user)
+    export_id = export.id
+    export.delete()
+    assert build_export_task(export_id) == {"id": export_id, "status": "deleted",
+                                            "error": "the export was deleted before it was built"}
+    assert not Export.objects.exists()
+
+
+def test_deleting_an_export_removes_its_zip(corpus, django_capture_on_commit_callbacks):
+    from django.core.files.storage import default_storage
+    export = _export()
+    name = export.file.name
+    assert default_storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        export.delete()  # what the admin's delete does
+    assert not default_storage.exists(name)

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from annotation import queue, services
 from tests.annotation_factories import add_prelabel, make_segments, make_video
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends]
 
 
 def token_client(user) -> APIClient:

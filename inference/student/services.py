@@ -210,7 +210,10 @@ def _ensure_export(run: TrainingRun, reporter: _RunReporter):
     export = run.export
     if export.status != Export.Status.SUCCEEDED:
         reporter.stage(2, f"building export {export.id}")
-        export = build_export(export.id, progress=lambda p, msg="": reporter.stage(2 + int(p * 0.08), msg or "export"))
+        built = build_export(export.id, progress=lambda p, msg="": reporter.stage(2 + int(p * 0.08), msg or "export"))
+        if built is None:
+            raise RunError(f"export {export.id} was deleted while the run waited for it")
+        export = built
     if export.status != Export.Status.SUCCEEDED or not export.file:
         raise RunError(f"export {export.id} failed: {export.error or 'no file'}")
     return export
@@ -233,12 +236,13 @@ def _local_file(name: str):
         yield tmp.name
 
 
-def run_training(run_id: int, worker: str | None = None, echo=None, followups: bool = True) -> TrainingRun:
+def run_training(run_id: int, worker: str | None = None, echo=None,
+                 followups: bool = True) -> TrainingRun | None:
     """Do a queued run in this process: export -> features -> train -> test
     metrics -> ModelVersion. Failures are recorded on the run, never raised."""
     run = _claim(run_id, worker)
-    if run is None:
-        return TrainingRun.objects.get(pk=run_id)
+    if run is None:  # already taken, finished, or deleted before its turn: nothing to do
+        return TrainingRun.objects.filter(pk=run_id).first()
     reporter = _RunReporter(run_id, echo, followups)
     settings = RunSettings.from_dict(run.config)
     try:

@@ -54,9 +54,12 @@ class Command(BaseCommand):
             else:
                 self.stderr.write(f"export {export.id}: {percent:3d}% {message}")
 
-        export = build_export(export.id, progress=progress)
+        built = build_export(export.id, progress=progress)
         if tty:
             self.stderr.write("")
+        if built is None:
+            raise CommandError(f"export {export.id} was deleted while it was being built")
+        export = built
         if export.status != Export.Status.SUCCEEDED:
             raise CommandError(f"export {export.id} failed: {export.error}")
         if options["out"]:
