@@ -22,7 +22,7 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} .venv/bin/celery -A labelstudio_emo worker
   --loglevel INFO --hostname "worker@%h" &
 pids+=($!)
 # Workers and threads: gunicorn.conf.py (WEB_WORKERS, WEB_THREADS).
-.venv/bin/gunicorn labelstudio_emo.wsgi:application --bind "$HOST:$PORT" --access-logfile - &
+.venv/bin/gunicorn labelstudio_emo.wsgi:application --bind "$HOST:$PORT" &
 pids+=($!)
 echo "labelstudio_emo is running on http://$HOST:$PORT  (Ctrl-C stops web server and worker)" >&2
 wait -n "${pids[@]}"

@@ -9,14 +9,16 @@ Rules (issue 7):
 - the teacher's most uncertain segments come first (entropy of its
   probabilities, or teacher-vs-student disagreement when
   ANNOTATION_QUEUE_ORDER="disagreement"), balanced across the predicted
-  classes so an annotator does not see fifty "neutral" in a row;
+  classes (over the person's latest BALANCE_WINDOW assignments) so an
+  annotator does not see fifty "neutral" in a row;
 - every ANNOTATION_GOLD_EVERY-th assignment is a gold segment (known answer)
   the annotator has not seen, when one is left.
 
 Cost: the state the ranking needs lives in QueueEntry rows (queue_state.py),
 so a new assignment is a handful of indexed reads (the user's held
 assignments, an expiry check, a fingerprint of the corpus, the user's
-per-class counts, the top open segments of each class) and one tiny write.
+recent per-class counts, the top open segments of each class) and one tiny
+write, whatever the corpus size and however long the person has worked.
 
 Over-filling under concurrency: the ranking is a plain read; the reservation
 is a conditional `UPDATE entry SET taken = taken + 1 ... WHERE is_open` plus
@@ -27,6 +29,7 @@ re-checks `is_open` after waiting.
 """
 
 import math
+import os
 from collections import Counter
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -124,15 +127,26 @@ def priority_rows() -> list[Candidate]:
     return out
 
 
-def given_counts(user) -> Counter:
-    """Assignments the user was ever given, per balancing bucket (None = gold or
-    not queueable); one grouped read over the user's own assignments."""
+BALANCE_WINDOW = 200  # the user's latest assignments the class balance looks at
+
+
+class Given(NamedTuple):
+    recent: Counter  # per balancing bucket over the latest BALANCE_WINDOW (None = gold or not queueable)
+    total: int  # every assignment the user was ever given (the gold cadence counts these)
+
+
+def given_counts(user) -> Given:
+    """One read whose cost does not grow with the user's history: an annotator
+    with 10,000 labels must not pay for all of them on every request, and
+    balance matters over what they saw lately (the total is an index count)."""
     assignment, entry = Assignment._meta.db_table, QueueEntry._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT e.bucket, COUNT(*) FROM {assignment} a "
-                       f"LEFT JOIN {entry} e ON e.segment_id = a.segment_id "
-                       f"WHERE a.annotator_id = %s GROUP BY e.bucket", [user.pk])
-        return Counter(dict(cursor.fetchall()))
+        cursor.execute(f"SELECT e.bucket, COUNT(*), (SELECT COUNT(*) FROM {assignment} WHERE annotator_id = %s) "
+                       f"FROM (SELECT segment_id FROM {assignment} WHERE annotator_id = %s ORDER BY id DESC "
+                       f"LIMIT %s) a LEFT JOIN {entry} e ON e.segment_id = a.segment_id GROUP BY e.bucket",
+                       [user.pk, user.pk, BALANCE_WINDOW])
+        rows = cursor.fetchall()
+    return Given(Counter({bucket: n for bucket, n, _ in rows}), rows[0][2] if rows else 0)
 
 
 def _open_by_bucket(user, per_bucket: int) -> dict[str, list[tuple[int, float]]]:
@@ -180,6 +194,20 @@ def pick_gold(user) -> list[int]:
 def gold_is_due(n_given: int) -> bool:
     every = gold_every()
     return every > 0 and n_given % every == every - 1
+
+
+EXPIRY_SWEEP_S = 5.0  # how often one web process looks for expired assignments
+_last_sweep: dict[int, datetime] = {}  # pid -> the `now` of its last sweep
+
+
+def sweep_due(now: datetime) -> bool:
+    """Expiry is minutes-grained: one look every few seconds per process is
+    enough, not one per request. Keyed by pid (never shared across a fork)."""
+    last = _last_sweep.get(os.getpid())
+    if last is not None and 0 <= (now - last).total_seconds() < EXPIRY_SWEEP_S:
+        return False
+    _last_sweep[os.getpid()] = now
+    return True
 
 
 def expire_stale(now: datetime, batch: int = 500) -> int:
@@ -234,13 +262,19 @@ def next_assignment(user, exclude=(), now: datetime | None = None) -> Assignment
         return waiting
     if len(live) >= MAX_HELD:
         return None
-    expire_stale(now)
+    swept = sweep_due(now)
+    if swept:
+        expire_stale(now)
     has_gold = queue_state.ensure_fresh()
     for _ in range(5):  # candidates can fill up between the ranking and the reservation
         given = given_counts(user)
-        gold = pick_gold(user) if has_gold and gold_is_due(sum(given.values())) else []
-        ranked = ranked_candidates(user, given)
+        gold = pick_gold(user) if has_gold and gold_is_due(given.total) else []
+        ranked = ranked_candidates(user, given.recent)
         if not gold and not ranked:
+            if not swept:  # never answer "nothing left" while expired places wait for the next sweep
+                swept = True
+                if expire_stale(now):
+                    continue
             return None
         assignment = _reserve(user, now, gold, ranked)
         if assignment is not None:

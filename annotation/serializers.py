@@ -126,6 +126,9 @@ def parse_label_input(data) -> dict:
     without building DRF fields: they are deep-copied per request, which cost
     8% of a submit's CPU under load (bench/api.py). Same messages, same
     {field: [message]} shape; tests/test_annotation_api.py holds both to them."""
+    if not isinstance(data, dict):  # a JSON list or string body (QueryDict is a dict too)
+        raise serializers.ValidationError({"non_field_errors": [
+            f"Invalid data. Expected a dictionary, but got {type(data).__name__}."]})
     errors: dict[str, list[str]] = {}
     category = data.get("category")
     if "category" not in data:

@@ -53,4 +53,6 @@ class FastTokenAuthentication(TokenAuthentication):
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         remember_annotator(user, bool(in_group))
-        return user, Token(key=key, user=user)
+        token = Token.from_db(connection.alias, ("key", "user_id"), (key, user.pk))
+        token.user = user
+        return user, token

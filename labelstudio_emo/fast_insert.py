@@ -11,16 +11,16 @@ ever skipped.
 
 from functools import lru_cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 
 
 @lru_cache(maxsize=None)
-def _statement(model: type[Model], vendor: str, returning: bool) -> tuple[str, tuple]:
+def _statement(model: type[Model], alias: str, returning: bool) -> tuple[str, tuple]:
     meta = model._meta
     fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
-    quote = connection.ops.quote_name
+    quote = connections[alias].ops.quote_name
     sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
            f"VALUES ({', '.join(['%s'] * len(fields))})")
     if returning:
@@ -34,8 +34,9 @@ def insert(instance: Model) -> Model:
     if pre_save.has_listeners(model) or post_save.has_listeners(model):
         instance.save(force_insert=True)
         return instance
+    connection = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper, looked up once (not per field)
     returning = connection.features.can_return_columns_from_insert
-    sql, fields = _statement(model, connection.vendor, returning)
+    sql, fields = _statement(model, connection.alias, returning)
     params = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

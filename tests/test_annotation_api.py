@@ -227,3 +227,13 @@ def test_submit_checks_match_the_documented_serializer(change):
         assert set(errors) == set(serializer.errors)
         for field in errors:
             assert [str(m) for m in errors[field]] == [str(m) for m in serializer.errors[field]]
+
+
+@pytest.mark.parametrize("body", [[1, 2], "happy", 3])
+def test_a_body_that_is_not_an_object_gets_the_documented_400(ann_api, body):
+    from annotation.serializers import LabelInputSerializer
+    response = ann_api.post("/api/labels/", body, format="json")
+    assert response.status_code == 400
+    serializer = LabelInputSerializer(data=body)
+    assert not serializer.is_valid()
+    assert response.json() == {k: [str(m) for m in v] for k, v in serializer.errors.items()}

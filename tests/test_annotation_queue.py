@@ -166,3 +166,44 @@ def test_concurrent_annotators_never_overfill_a_segment(settings, make_annotator
     # every segment filled to exactly K: none over-filled, none starved
     assert sorted(result["labels_per_segment"].values()) == [k] * segments
     assert result["max_assignments_per_pair"] == 1  # nobody got a segment twice
+
+
+def test_class_balance_follows_recent_work_and_gold_cadence_counts_all(make_annotator, settings, monkeypatch):
+    """Balance looks at the latest assignments only (a long-serving annotator's
+    request stays cheap); the gold cadence still counts every assignment."""
+    from annotation.models import GoldLabel
+    monkeypatch.setattr(queue, "BALANCE_WINDOW", 4)
+    settings.ANNOTATION_GOLD_EVERY = 10
+    video = make_video()
+    segments = make_segments(video, 14)
+    for i, seg in enumerate(segments[:12]):
+        add_prelabel(seg, "happy" if i < 6 else "sad", 0.5)
+    GoldLabel.objects.create(segment=segments[12], category="happy")
+    GoldLabel.objects.create(segment=segments[13], category="sad")
+    user = make_annotator("long_serving")
+    gold_at = []
+    for n in range(12):
+        a = queue.next_assignment(user)
+        services.save_label(user, services.LabelValues("happy", 0, 0), assignment_id=a.pk)
+        if a.segment_id in (segments[12].pk, segments[13].pk):
+            gold_at.append(n + 1)
+    given = queue.given_counts(user)
+    assert given.total == 12
+    assert sum(given.recent.values()) == 4  # only the window
+    assert gold_at == [10]  # the 10th assignment, counted over all of them
+
+
+def test_an_expired_place_is_offered_even_between_expiry_sweeps(make_annotator):
+    """Sweeps for expired assignments run every few seconds per process; the
+    last open place must still not be reported as "nothing left"."""
+    (segment,) = make_segments(make_video(), 1)
+    add_prelabel(segment, "sad", 0.5)
+    users = [make_annotator(f"r{i}") for i in range(5)]
+    now = timezone.now()
+    held = [queue.next_assignment(u, now=now) for u in users[:3]]  # K = 3 places taken
+    sweep_at = now + timedelta(minutes=1)
+    Assignment.objects.filter(pk=held[2].pk).update(expires_at=sweep_at + timedelta(milliseconds=500))
+    assert queue.next_assignment(users[3], now=sweep_at) is None  # swept: nothing had expired yet
+    # Half a second later held[2] expires; the next sweep is seconds away.
+    got = queue.next_assignment(users[4], now=sweep_at + timedelta(seconds=1))
+    assert got is not None and got.segment_id == segment.pk
