@@ -46,3 +46,24 @@ def connect_export_files():
 
 
 connect_export_files()
+
+
+def _prelabel_rewritten(sender, instance, created, **kwargs):
+    """A prelabel changed in place (re-run of the same model): the queue's
+    ranking was computed from the old one. New prelabels need nothing here:
+    the queue's fingerprint already sees them."""
+    if not created:
+        from .models import QueueSnapshot
+
+        QueueSnapshot.objects.filter(pk=1).exclude(fingerprint="").update(fingerprint="")
+
+
+def connect_prelabel_rewrites():
+    from django.db.models.signals import post_save
+
+    from inference.models import Prelabel
+
+    post_save.connect(_prelabel_rewritten, sender=Prelabel, dispatch_uid="queue_prelabel_rewritten")
+
+
+connect_prelabel_rewrites()
