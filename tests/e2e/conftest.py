@@ -3,6 +3,12 @@
 from pathlib import Path
 
 import pytest
+from django.test import testcases
+
+# Django's live server answers /media/ itself (django.views.static.serve: no
+# login, no byte ranges). Pass those requests to the app instead, so browser
+# tests go through the protected media view production uses.
+testcases._MediaFilesHandler = lambda application: application
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
