@@ -6,8 +6,8 @@ need a reviewer, and the flat rows the agreement maths runs on.
 
 import json
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import datetime, time
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -18,6 +18,11 @@ from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 
 from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
+
+
+def _json(value):
+    """A JSON column read with plain SQL: text on SQLite and (as Django sets it up) on PostgreSQL."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 # --- prelabels ---------------------------------------------------------------
@@ -50,8 +55,7 @@ def prelabel_for(segment_id: int) -> ShownPrelabel | None:
     if row is None:
         return None
     *fields, probs, name, version = row
-    return ShownPrelabel(*fields, probs=json.loads(probs) if isinstance(probs, (str, bytes)) else probs,
-                         model=f"{name}@{version}")
+    return ShownPrelabel(*fields, probs=_json(probs), model=f"{name}@{version}")
 
 
 def current_model_id(kind: str) -> int | None:
@@ -91,10 +95,6 @@ class SegmentRow(NamedTuple):
         return cls(segment.pk, segment.video_id, video.title, segment.start, segment.end, segment.box,
                    segment.audio.name or "", list(segment.face_crops or []), segment.face_track_id,
                    video.file.name or "", video.audio.name or "", video.has_video, video.width, video.height)
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def segment_row(segment_id: int) -> SegmentRow | None:
