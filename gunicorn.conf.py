@@ -11,7 +11,7 @@ single-threaded processes gave ~40 ms at the same throughput
 (p95 ~80 ms: its accept loop and the request thread take turns on the GIL too).
 
 A sync process is busy for the whole of a request, so: a playing video is
-served in bounded byte ranges (labelstudio_emo/views.py), and a request may
+served in bounded byte ranges (labelstudio_emo/byte_ranges.py), and a request may
 run WEB_TIMEOUT seconds before the process is replaced (a large upload or
 export download on a slow link). Behind a reverse proxy (production) the
 proxy buffers request bodies and responses, so slow clients never hold one.

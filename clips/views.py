@@ -9,12 +9,13 @@ from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpResponse, FileResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from labelstudio_emo.byte_ranges import file_response
 from labelstudio_emo.permissions import staff_required
 
 from . import selectors
@@ -174,45 +175,13 @@ def video_delete(request, pk):
     return redirect("clips:videos")
 
 
-RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
-MAX_RANGE = 4 * 1024 * 1024
-
-
 @staff_required
 def video_media(request, pk):
     """The video file for the player, with HTTP Range support so seeking works."""
     video = get_object_or_404(Video, pk=pk)
-    if not video.file:
+    if not video.file or not default_storage.exists(video.file.name):
         raise Http404
-    storage_file = video.file
-    try:
-        size = storage_file.size
-    except (OSError, FileNotFoundError):
-        raise Http404
-    content_type = _content_type(video)
-    match = RANGE_RE.match(request.headers.get("Range", ""))
-    if not match or not any(match.groups()):
-        response = FileResponse(storage_file.open("rb"), content_type=content_type)
-        response["Accept-Ranges"] = "bytes"
-        return response
-    first, last = match.groups()
-    if first:
-        start, end = int(first), int(last) if last else size - 1
-    else:  # suffix range: the last N bytes
-        start, end = max(0, size - int(last)), size - 1
-    if start >= size or end < start:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
-    end = min(end, size - 1, start + MAX_RANGE - 1)
-    with storage_file.open("rb") as fh:
-        fh.seek(start)
-        data = fh.read(end - start + 1)
-    response = HttpResponse(data, status=206, content_type=content_type)
-    response["Content-Range"] = f"bytes {start}-{start + len(data) - 1}/{size}"
-    response["Accept-Ranges"] = "bytes"
-    response["Content-Length"] = str(len(data))
-    return response
+    return file_response(request, video.file.name, _content_type(video))
 
 
 def _content_type(video) -> str:

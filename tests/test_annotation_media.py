@@ -42,8 +42,8 @@ def test_whole_file_advertises_ranges_and_bad_ranges_are_416(annotator_client, s
 def test_open_ended_range_comes_in_bounded_parts_that_add_up(annotator_client, stored, monkeypatch):
     """A browser playing a long video asks "bytes=0-": each answer is capped, and
     asking from where the last one ended walks through the whole file."""
-    from labelstudio_emo import views
-    monkeypatch.setattr(views, "RANGE_CHUNK", 4096)
+    from labelstudio_emo import byte_ranges
+    monkeypatch.setattr(byte_ranges, "RANGE_CHUNK", 4096)
     received, start = b"", 0
     while start < len(DATA):
         part = annotator_client.get(f"/media/{stored}", HTTP_RANGE=f"bytes={start}-")

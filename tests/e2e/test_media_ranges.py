@@ -29,8 +29,8 @@ def long_video(tmp_path):
 
 
 def test_capped_ranges_play_and_seek(live_server, annotator, password, long_video, browser_page, monkeypatch):
-    from labelstudio_emo import views
-    monkeypatch.setattr(views, "RANGE_CHUNK", CHUNK)
+    from labelstudio_emo import byte_ranges, views
+    monkeypatch.setattr(byte_ranges, "RANGE_CHUNK", CHUNK)
     size = default_storage.size(long_video)
     assert size > 8 * CHUNK  # several parts are needed
     page, errors = browser_page
@@ -41,12 +41,12 @@ def test_capped_ranges_play_and_seek(live_server, annotator, password, long_vide
     page.wait_for_url(lambda url: "/login/" not in url, timeout=15000)
 
     asked = []  # the Range header of every media request the server got
-    original = views._range_response
+    original = views.file_response
 
     def recording(request, path, content_type):
         asked.append(request.headers.get("Range"))
         return original(request, path, content_type)
-    monkeypatch.setattr(views, "_range_response", recording)
+    monkeypatch.setattr(views, "file_response", recording)
     page.goto(f"{live_server.url}/api/health/")  # any page of the site: the video request carries the session
     page.evaluate(f"""document.body.innerHTML =
         '<video id="v" muted preload="auto" src="/media/{long_video}"></video>'""")
