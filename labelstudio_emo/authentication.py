@@ -9,32 +9,32 @@ membership to `permissions.is_annotator`. Same rules and messages as DRF:
 an unknown key or an inactive user is refused.
 """
 
+from functools import cache
+
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from .permissions import ANNOTATORS_GROUP, remember_annotator
+from .permissions import ANNOTATORS_GROUP, in_annotators_sql, remember_annotator
 
 LOADED = {"id", "username", "is_active", "is_staff", "is_superuser"}
 FLAGS = ("is_active", "is_staff", "is_superuser")
 
 
-def _user_fields() -> list[str]:
+@cache
+def _user_fields() -> tuple[str, ...]:
     """The loaded columns in the model's field order (what Model.from_db expects)."""
-    return [f.attname for f in get_user_model()._meta.concrete_fields if f.attname in LOADED]
+    return tuple(f.attname for f in get_user_model()._meta.concrete_fields if f.attname in LOADED)
 
 
+@cache
 def _token_sql() -> str:
-    user_model = get_user_model()
-    users, tokens = user_model._meta.db_table, Token._meta.db_table
-    memberships, groups = user_model.groups.through._meta.db_table, Group._meta.db_table
+    users, tokens = get_user_model()._meta.db_table, Token._meta.db_table
     columns = ", ".join(f"u.{name}" for name in _user_fields())
-    return (f"SELECT {columns}, EXISTS (SELECT 1 FROM {memberships} ug JOIN {groups} g ON g.id = ug.group_id "
-            f"WHERE ug.user_id = u.id AND g.name = %s) FROM {tokens} t JOIN {users} u ON u.id = t.user_id "
+    return (f"SELECT {columns}, {in_annotators_sql('u.id')} FROM {tokens} t JOIN {users} u ON u.id = t.user_id "
             f"WHERE t.key = %s")
 
 

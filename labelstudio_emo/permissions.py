@@ -1,7 +1,8 @@
 """Roles: staff run import/export/retrain; the `annotators` group only annotates."""
 
-from django.contrib.auth.mixins import UserPassesTestMixin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import user_passes_test
+from django.contrib.auth.mixins import UserPassesTestMixin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -22,18 +23,25 @@ def remember_annotator(user, in_group: bool) -> None:
     setattr(user, _IN_GROUP, in_group)
 
 
+def in_annotators_sql(user_id: str) -> str:
+    """SQL that is true when the user whose id is `user_id` (a column or `%s`)
+    is in the annotators group; the group name is its last parameter.
+    Plain SQL: asked on every annotation request, where the ORM's compile step
+    cost more than the read (also used by authentication.py)."""
+    memberships = get_user_model().groups.through._meta.db_table
+    return (f"EXISTS (SELECT 1 FROM {memberships} ug JOIN {Group._meta.db_table} g ON g.id = ug.group_id "
+            f"WHERE ug.user_id = {user_id} AND g.name = %s)")
+
+
 def is_annotator(user) -> bool:
     if not (user and user.is_authenticated):
         return False
     if user.is_staff:
         return True
     if getattr(user, _IN_GROUP, None) is None:
-        # Plain SQL: asked on every annotation request; the ORM's compile step cost more than the read.
-        memberships, groups = user.groups.through._meta.db_table, Group._meta.db_table
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT 1 FROM {memberships} ug JOIN {groups} g ON g.id = ug.group_id "
-                           f"WHERE ug.user_id = %s AND g.name = %s LIMIT 1", [user.pk, ANNOTATORS_GROUP])
-            remember_annotator(user, cursor.fetchone() is not None)
+            cursor.execute(f"SELECT {in_annotators_sql('%s')}", [user.pk, ANNOTATORS_GROUP])
+            remember_annotator(user, bool(cursor.fetchone()[0]))
     return getattr(user, _IN_GROUP)
 
 
