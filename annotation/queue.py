@@ -239,8 +239,13 @@ def _held(user, now: datetime) -> list[Assignment]:
         cursor.execute(f"SELECT {', '.join(HELD_FIELDS)} FROM {Assignment._meta.db_table} "
                        f"WHERE annotator_id = %s AND status = %s AND expires_at > %s ORDER BY created_at, id",
                        [user.pk, Assignment.Status.ACTIVE, connection.ops.adapt_datetimefield_value(now)])
-        rows = cursor.fetchall()
-    return [Assignment.from_db(connection.alias, HELD_FIELDS, [*row[:4], as_aware(row[4])]) for row in rows]
+        return [assignment_from_row(row) for row in cursor.fetchall()]
+
+
+def assignment_from_row(row) -> Assignment:
+    """An Assignment from the HELD_FIELDS columns of a plain SQL read (the others load on access)."""
+    *values, expires_at = row
+    return Assignment.from_db(connection.alias, HELD_FIELDS, [*values, as_aware(expires_at)])
 
 
 def as_aware(value) -> datetime:

@@ -91,15 +91,15 @@ def _assignment_with_label(assignment_id) -> tuple[Assignment | None, bool]:
     already labelled its segment: one indexed read in plain SQL (every submit)."""
     assignment, label = Assignment._meta.db_table, Label._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT a.id, a.segment_id, a.annotator_id, a.status, a.expires_at, l.id FROM {assignment} a "
+        columns = ", ".join(f"a.{name}" for name in queue.HELD_FIELDS)
+        cursor.execute(f"SELECT {columns}, l.id FROM {assignment} a "
                        f"LEFT JOIN {label} l ON l.segment_id = a.segment_id AND l.annotator_id = a.annotator_id "
                        f"WHERE a.id = %s", [int(assignment_id)])
         row = cursor.fetchone()
     if row is None:
         return None, False
     *values, label_id = row
-    values[4] = queue.as_aware(values[4])
-    return Assignment.from_db(connection.alias, queue.HELD_FIELDS, values), label_id is not None
+    return queue.assignment_from_row(values), label_id is not None
 
 
 def _resolve(user, assignment_id, segment_id, now: datetime) -> tuple[Assignment | None, int, bool]:
