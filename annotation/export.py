@@ -30,6 +30,7 @@ from annotation import dataset_card
 from annotation.export_rows import ExportError, ExportParams, explain_empty, parse_params, select_items
 from annotation.models import Export
 from annotation.splits import DEFAULT_FRACTIONS, SPLITS, SplitItem, assign_splits, split_summary
+from clips.importing.files import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def build_export(export_id: int, progress: Progress | None = None) -> Export | N
         tmp_path = _temp_path(name, export.id)
         counts = _write_zip(tmp_path, export, params, selection, Path(name).name, report)
         report(98, "checksumming")
-        sha256, size = _file_sha256(tmp_path)
+        sha256, size = sha256_of(Path(tmp_path)), os.path.getsize(tmp_path)
         report(99, "storing")
         stored = _move_into_storage(tmp_path, name)
         tmp_path = None
@@ -155,15 +156,6 @@ def _move_into_storage(tmp_path: str, name: str) -> str:
         return stored
     os.replace(tmp_path, final)
     return name
-
-
-def _file_sha256(path: str) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 # ---------------------------------------------------------------------- zip

@@ -17,7 +17,8 @@ from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel, TrainingRun
 from inference.student import services
 from inference.student.data import ensure_splits, read_export
-from inference.student.predict import checkpoint_bytes, sha256_bytes
+from inference.student.predict import checkpoint_bytes
+from inference.teachers.fer_weights import sha256_hex
 from inference.student.train import TrainConfig, evaluate_items, train_student
 from inference.student.model import ModelConfig
 from tests.media.espeak_emotions import cached_clips, write_export_zip
@@ -66,7 +67,7 @@ def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip):
     mv = run.model_version
     assert mv.kind == "student" and mv.is_active and mv.weights.startswith("models/")
     with default_storage.open(mv.weights, "rb") as fh:
-        assert sha256_bytes(fh.read()) == mv.sha256
+        assert sha256_hex(fh.read()) == mv.sha256
 
     # a second run makes a new version but does not take over the active one
     again = services.start_run(export_id=export.id, config={**SMALL, "train": {**SMALL["train"], "epochs": 1}},
@@ -120,7 +121,7 @@ def register(blob: bytes, active=True) -> ModelVersion:
     from django.core.files.base import ContentFile
     name = default_storage.save("models/student/test.pt", ContentFile(blob))
     return ModelVersion.objects.create(kind="student", name="ser-student", version=1, arch="crnn-attn",
-                                       weights=name, sha256=sha256_bytes(blob), is_active=active)
+                                       weights=name, sha256=sha256_hex(blob), is_active=active)
 
 
 @pytest.mark.django_db

@@ -30,7 +30,8 @@ from .data import DataError, ensure_splits, read_export
 from .features import FeatureConfig
 from .losses import LossConfig
 from .model import ARCH, ModelConfig, StudentNet
-from .predict import checkpoint_bytes, sha256_bytes
+from ..teachers.fer_weights import sha256_hex
+from .predict import checkpoint_bytes
 from .train import TrainConfig, TrainingCancelled, evaluate_items, train_student
 
 log = logging.getLogger(__name__)
@@ -307,7 +308,7 @@ def _finish(run, export, corpus, result, figures, settings: RunSettings, reporte
         weights = default_storage.save(f"models/student/{STUDENT_NAME}-v{version:03d}.pt", ContentFile(blob))
         mv = ModelVersion.objects.create(
             kind=ModelVersion.Kind.STUDENT, name=STUDENT_NAME, version=version, arch=ARCH, weights=weights,
-            sha256=sha256_bytes(blob), metrics=metrics,
+            sha256=sha256_hex(blob), metrics=metrics,
             config={**settings.to_dict(), "run": run.id, "export": export.id})
         # First student ever: activate it so off-screen prelabelling starts.
         # Later ones wait for staff to activate them (rollback stays one click).

@@ -4,11 +4,12 @@ processes rely on it so a playing video never holds one for long)."""
 
 import os
 import shutil
-import subprocess
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+
+from tests.annotation_factories import make_test_video
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -20,11 +21,7 @@ CHUNK = 64 * 1024
 def long_video(tmp_path):
     if not shutil.which("ffmpeg"):
         pytest.skip("ffmpeg is not installed")
-    path = tmp_path / "long.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15:duration=20",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=20",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "400k", "-pix_fmt", "yuv420p", "-g", "15",
-                    "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(path)], check=True, capture_output=True)
+    path = make_test_video(tmp_path / "long.mp4", seconds=20, size="320x240")
     return default_storage.save("videos/long.mp4", ContentFile(path.read_bytes()))
 
 
