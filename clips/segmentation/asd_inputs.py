@@ -18,6 +18,7 @@ MFCC_RATE = 100        # MFCC frames per second
 VIDEO_FPS = 25         # video frames per second the model was trained on
 CROP_SCALE = 0.4       # the authors' margin around the face box
 PAD_GREY = 110
+PRE_EMPHASIS = 0.97    # python_speech_features' default
 
 
 def mfcc_100hz(wav_path, block_s: float = 60.0) -> np.ndarray:
@@ -32,13 +33,18 @@ def mfcc_100hz(wav_path, block_s: float = 60.0) -> np.ndarray:
     block = int(block_s * MFCC_RATE) * hop
     out = []
     for start in range(0, max(info.frames, 1), block):
-        # A block plus the tail its last windows need, so frames line up across blocks.
-        data, _ = sf.read(str(wav_path), start=start, stop=min(info.frames, start + block + win - hop),
+        # A block plus the tail its last windows need (frames line up across blocks), and the
+        # sample before it for the pre-emphasis filter, applied here as the package would.
+        first = max(0, start - 1)
+        data, _ = sf.read(str(wav_path), start=first, stop=min(info.frames, start + block + win - hop),
                           dtype="int16", always_2d=True)
         samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0].astype(np.float64)
-        if len(samples) < win:
+        emphasised = samples[1:] - PRE_EMPHASIS * samples[:-1]
+        if start == 0:
+            emphasised = np.concatenate([samples[:1], emphasised])
+        if len(emphasised) < win:
             break
-        feats = mfcc(samples, rate, winlen=0.025, winstep=0.010, numcep=13)
+        feats = mfcc(emphasised, rate, winlen=0.025, winstep=0.010, numcep=13, preemph=0.0)
         out.append(feats[:block // hop])
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 13), np.float32)
 

@@ -102,13 +102,15 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
 
 
 def _run(network, frames: list[int], crops: list[np.ndarray], mfcc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities for consecutive frames (audio beyond the file's end is silence)."""
+    """Probabilities for consecutive frames (the last MFCC frame is repeated where the
+    audio ends a little before the picture)."""
     import torch
 
     first, n = frames[0], len(frames)
     audio = mfcc[4 * first:4 * (first + n)]
     if len(audio) < 4 * n:
-        audio = np.concatenate([audio, np.zeros((4 * n - len(audio), 13), np.float32)])
+        tail = audio[-1:] if len(audio) else np.full((1, 13), mfcc[-1] if len(mfcc) else 0.0, np.float32)
+        audio = np.concatenate([audio, np.repeat(tail, 4 * n - len(audio), axis=0)])
     faces = torch.from_numpy(np.stack(crops)).float().unsqueeze(0)
     probs = network(faces, torch.from_numpy(np.ascontiguousarray(audio)).unsqueeze(0))[0].numpy()
     return np.asarray(frames), probs.astype(float)
