@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from labelstudio_emo.byte_ranges import file_response
+from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import staff_required
 
 from . import selectors
@@ -45,10 +46,12 @@ def _import_page(request):
         for name in form.too_large:
             messages.error(request, f"{name}: larger than the upload limit; not imported.")
         if form.is_valid():
-            queued, known, errors = _submit(request, form)
-            if queued - known:
-                n = queued - known
+            queued, known, retried, errors = _submit(request, form)
+            if queued - known - retried:
+                n = queued - known - retried
                 messages.success(request, f"Queued {n} item{'s' if n != 1 else ''} for import.")
+            if retried:
+                messages.success(request, f"Retrying {retried} earlier failed import{'s' if retried != 1 else ''}.")
             if known:
                 messages.info(request, f"{known} link{'s were' if known != 1 else ' was'} already imported "
                                        "(the existing video is kept).")
@@ -62,7 +65,8 @@ def _import_page(request):
     return render(request, "clips/import.html", {"form": form})
 
 
-def _submit(request, form) -> tuple[int, int, list[str]]:
+def _submit(request, form) -> tuple[int, int, int, list[str]]:
+    """(items queued, links already imported, failed links retried, problems)."""
     options, user = form.options(), request.user
     requests = parse_url_lines(form.cleaned_data.get("urls", ""))
     errors: list[str] = []
@@ -74,12 +78,15 @@ def _submit(request, form) -> tuple[int, int, list[str]]:
             rows, row_errors = [], [f"{csv_file.name}: not a UTF-8 text file."]
         requests += rows
         errors += row_errors
-    count = known = 0
+    count = known = retried = 0
     for req in requests:
-        if services.find_existing(req.url.strip()) is not None:
-            known += 1
+        existing = services.find_existing(req.url.strip())
         video = services.submit_url(req, options, user)
         count += 1
+        if existing is not None and existing.status == Video.Status.FAILED and video.status != Video.Status.FAILED:
+            retried += 1
+        elif existing is not None:
+            known += 1
         if video.status == Video.Status.FAILED and video.error:
             errors.append(f"{req.url[:80]}: {video.error}")
     for upload in form.cleaned_data.get("files") or []:
@@ -88,7 +95,7 @@ def _submit(request, form) -> tuple[int, int, list[str]]:
             count += 1
         except ImportFailed as exc:
             errors.append(str(exc))
-    return count, known, errors
+    return count, known, retried, errors
 
 
 def _import_upload(upload, options, user) -> Video:
@@ -112,11 +119,14 @@ def video_list(request):
     status = request.GET.get("status") or None
     if status not in Video.Status.values:
         status = None
-    page = Paginator(selectors.videos(status=status, search=request.GET.get("q", "")), 50).get_page(
-        request.GET.get("page"))
-    counts = dict(Video.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    search = request.GET.get("q", "").strip()
+    page = Paginator(selectors.videos(status=status, search=search), 50).get_page(request.GET.get("page"))
+    counts = selectors.status_counts(search)  # the filter counts follow the search
+    progress = selectors.label_progress([v.pk for v in page.object_list])
+    for video in page.object_list:
+        video.labelling = progress.get(video.pk)
     return render(request, "clips/videos.html", {
-        "page": page, "status": status, "q": request.GET.get("q", ""),
+        "page": page, "status": status, "q": search,
         "statuses": [(s.value, s.label, counts.get(s.value, 0)) for s in Video.Status],
         "total": sum(counts.values()),
     })
@@ -179,9 +189,9 @@ def video_delete(request, pk):
 def video_media(request, pk):
     """The video file for the player, with HTTP Range support so seeking works."""
     video = get_object_or_404(Video, pk=pk)
-    if not video.file or not default_storage.exists(video.file.name):
+    if not video.file:
         raise Http404
-    return file_response(request, video.file.name, _content_type(video))
+    return file_response(request, stored_file(video.file.name), _content_type(video))
 
 
 def _content_type(video) -> str:

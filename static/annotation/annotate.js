@@ -3,12 +3,11 @@
 
 import { api, ApiError } from "./api.js";
 import { Player } from "./player.js";
-import { VAPad } from "./vapad.js";
+import { isTyping, movePadWithKey, VAPad } from "./vapad.js";
 
 const config = JSON.parse(document.getElementById("annotate-config").textContent);
 const $ = (id) => document.getElementById(id);
 const root = $("annotate");
-const STEP = 0.1, BIG_STEP = 0.25;
 const FLAG_BY_KEY = Object.fromEntries(config.flags.map((f) => [f.key, f.name]));
 
 const player = new Player({ container: $("players"), facebox: $("facebox"), audioOnly: $("audio-only"),
@@ -242,21 +241,14 @@ function toggleHelp(force) {
 }
 
 // --- keyboard --------------------------------------------------------------------------
-const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
-
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (event.target.closest && event.target.closest("input, textarea, select")) return;
+  if (isTyping(event)) return;
   const key = event.key;
   if (key === "?") { toggleHelp(); event.preventDefault(); return; }
   if (!$("help").hidden) { if (key === "Escape") toggleHelp(false); return; }
   if (!state.item && key !== "u" && key !== "U") return;
-  if (ARROWS[key]) {
-    const step = event.shiftKey ? BIG_STEP : STEP;
-    pad.move(ARROWS[key][0] * step, ARROWS[key][1] * step);
-    event.preventDefault();
-    return;
-  }
+  if (movePadWithKey(pad, event)) { event.preventDefault(); return; }
   if (/^[1-7]$/.test(key)) { chooseCategory(Number(key) - 1); event.preventDefault(); return; }
   const lower = key.length === 1 ? key.toLowerCase() : key;
   if (FLAG_BY_KEY[lower]) { toggleFlag(FLAG_BY_KEY[lower]); event.preventDefault(); return; }
