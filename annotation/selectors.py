@@ -166,7 +166,7 @@ def review_rows(only_open: bool = False) -> list[ReviewRow]:
     Disagreement = share of labels outside the majority category plus half the
     mean V/A range (both in [0, 1]); a segment everyone agrees on scores 0.
     """
-    from .aggregate import majority
+    from .export.aggregate import majority
 
     segments = (Segment.objects.filter(labels__isnull=False).distinct()
                 .select_related("video", "review", "gold")

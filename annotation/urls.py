@@ -13,5 +13,5 @@ urlpatterns = [
     path("api/assignments/<int:pk>/skip/", api.AssignmentSkipView.as_view(), name="api-assignment-skip"),
     path("api/labels/", api.LabelsView.as_view(), name="api-labels"),
     path("api/agreement/", api.AgreementView.as_view(), name="api-agreement"),
-    path("", include("annotation.export_urls")),
+    path("", include("annotation.export.urls")),
 ]

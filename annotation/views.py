@@ -72,7 +72,7 @@ def review_list(request):
 def review_detail(request, segment_id: int):
     segment = get_object_or_404(Segment.objects.select_related("video"), pk=segment_id)
     labels = selectors.segment_labels_with_history(segment.pk)
-    from .aggregate import aggregate_segment_labels
+    from .export.aggregate import aggregate_segment_labels
 
     review = getattr(segment, "review", None)  # reverse one-to-one: None when absent
     gold = getattr(segment, "gold", None)
