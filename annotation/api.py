@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 from labelstudio_emo.permissions import IsAnnotator, IsStaff
 from labelstudio_emo.validation import MAX_OFFSET, parse_count, parse_ids
 
-from . import queue, selectors, services
+from . import progress, queue, selectors, services
 from .agreement import agreement_report
 from .serializers import (AgreementSerializer, AssignmentSerializer, LabelInputSerializer, LabelSerializer,
+                          QueueProgressSerializer,
                           RecentLabelSerializer, SkipSerializer, assignment_payload, label_payload, parse_label_input,
                           segment_payload)
 
@@ -37,6 +38,17 @@ class QueueNextView(APIView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(assignment_payload(assignment, selectors.segment_row(assignment.segment_id),
                                            done_today=selectors.labels_done_today(request.user)))
+
+
+class QueueProgressView(APIView):
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(operation_id="queue_progress", summary="How much is left: for the caller and for the corpus",
+                   responses={200: QueueProgressSerializer})
+    def get(self, request):
+        mine = progress.queue_progress(request.user)
+        return Response({"left_for_you": mine.left_for_you, "still_needed": mine.still_needed,
+                         "done_today": selectors.labels_done_today(request.user)})
 
 
 class AssignmentSkipView(APIView):

@@ -1,5 +1,6 @@
 """API shapes of the annotation endpoints (also what the OpenAPI schema shows)."""
 
+import bisect
 import math
 import re
 
@@ -205,14 +206,33 @@ class SegmentPayloadSerializer(serializers.Serializer):
     end = serializers.FloatField()
     box = serializers.ListField(child=serializers.FloatField(), allow_null=True,
                                 help_text="[top, right, bottom, left] in source pixels, or null")
+    track = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()), allow_null=True,
+                                  help_text="the speaking face's boxes over the segment, [[t, top, right, bottom, "
+                                            "left], ...] (t in seconds of the video): the player interpolates them")
     media = MediaSerializer()
     prelabel = PrelabelSerializer(allow_null=True)
+
+
+TRACK_PAD = 0.5  # seconds of track kept around the segment, so interpolation has samples on both sides
+
+
+def track_window(boxes: list | None, start: float, end: float) -> list | None:
+    """The face track's box samples over [start, end] (plus the nearest sample
+    outside it on each side), in time order; None without a track."""
+    if not boxes:
+        return None
+    samples = sorted((b for b in boxes if isinstance(b, (list, tuple)) and len(b) == 5), key=lambda b: b[0])
+    times = [b[0] for b in samples]
+    lo = max(0, bisect.bisect_left(times, start - TRACK_PAD) - 1)
+    hi = min(len(samples), bisect.bisect_right(times, end + TRACK_PAD) + 1)
+    return [[round(float(v), 3) for v in b] for b in samples[lo:hi]] or None
 
 
 def segment_payload(segment: Segment | SegmentRow) -> dict:
     row = segment if isinstance(segment, SegmentRow) else SegmentRow.of(segment)
     return {"id": row.id, "video": row.video_id, "video_title": row.video_title,
             "start": row.start, "end": row.end, "box": row.box,
+            "track": track_window(row.track_boxes, row.start, row.end),
             "media": segment_media(row), "prelabel": prelabel_payload(row.id)}
 
 
@@ -230,6 +250,13 @@ def assignment_payload(assignment: Assignment, segment: Segment | SegmentRow | N
     return {"id": assignment.pk, "status": assignment.status, "expires_at": assignment.expires_at,
             "segment": segment_payload(segment or assignment.segment),
             "label": label_payload(label) if label else None, "done_today": done_today}
+
+
+class QueueProgressSerializer(serializers.Serializer):
+    left_for_you = serializers.IntegerField(help_text="segments the caller can still be given (held ones included)")
+    still_needed = serializers.IntegerField(help_text="segments with fewer than K labels")
+    done_today = serializers.IntegerField(help_text="labels the caller made today")
+
 
 
 class RecentLabelSerializer(serializers.Serializer):
