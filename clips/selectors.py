@@ -83,7 +83,3 @@ def shown_prelabel(segment: Segment) -> Prelabel | None:
     return min(enumerate(candidates), key=rank, default=(None, None))[1]
 
 
-def parse_ids(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    return [int(part) for part in text.split(",") if part.strip().isdigit()][:500]

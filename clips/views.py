@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from labelstudio_emo.byte_ranges import file_response
 from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import staff_required
+from labelstudio_emo.validation import local_next
 
 from . import selectors
 from .importing import files, services
@@ -197,7 +198,7 @@ def video_retry(request, pk):
     else:
         services.retry(video)
         messages.success(request, f"“{video}” queued again.")
-    return redirect(request.POST.get("next") or "clips:videos")
+    return redirect(local_next(request, reverse("clips:videos")))
 
 
 @staff_required
