@@ -56,7 +56,8 @@ fi
 # --- BlazeFace full-range weights (Apache-2.0) -----------------------------
 # The .tflite ships inside the mediapipe 0.10.21 wheel (newer wheels dropped
 # it): take that one file from the registry's wheel, check it, keep it.
-BF=clips/segmentation/weights/blazeface/face_detection_full_range_sparse.tflite
+BF=.venv/share/labelstudio_emo/face_detection_full_range_sparse.tflite
+mkdir -p "$(dirname "$BF")"
 BF_SHA=2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1
 if [ "$(sha256sum "$BF" 2>/dev/null | cut -c1-64)" != "$BF_SHA" ]; then
   log "taking the BlazeFace full-range model from the mediapipe 0.10.21 wheel"

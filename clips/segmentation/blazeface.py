@@ -9,11 +9,13 @@ time. It runs on mediapipe's Tasks FaceDetector (XNNPACK on the CPU).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
-MODEL = Path(__file__).resolve().parent / "weights" / "blazeface" / "face_detection_full_range_sparse.tflite"
+# Beside the installed packages (the virtualenv), where scripts/bootstrap.sh puts it.
+MODEL = Path(sys.prefix) / "share" / "labelstudio_emo" / "face_detection_full_range_sparse.tflite"
 MODEL_SHA256 = "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1"
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left
