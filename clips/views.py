@@ -20,7 +20,7 @@ from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import staff_required
 from labelstudio_emo.validation import local_next
 
-from . import selectors
+from . import recovery, selectors
 from .importing import files, services
 from .importing.forms import ImportForm, MaxSizeUploadHandler
 from .importing.inputs import parse_csv, parse_url_lines
@@ -148,6 +148,7 @@ def video_detail(request, pk):
         "video": video, "segments": segments, "scenes": scenes,
         "player_url": reverse("clips:video-media", args=[video.pk]) if video.file else "",
         "timeline": _timeline(video, scenes, tracks, segments),
+        "stalled": recovery.is_stalled(video), "lease_minutes": round(recovery.lease_seconds() / 60),
     })
 
 
@@ -193,11 +194,13 @@ def _timeline_segment(seg) -> dict:
 @require_POST
 def video_retry(request, pk):
     video = get_object_or_404(Video, pk=pk)
-    if video.status != Video.Status.FAILED:
-        messages.info(request, f"“{video}” has not failed; nothing to retry.")
-    else:
+    if video.status == Video.Status.FAILED:
         services.retry(video)
         messages.success(request, f"“{video}” queued again.")
+    elif recovery.retry_stalled(video):
+        messages.success(request, f"“{video}” had stopped making progress; queued again.")
+    else:
+        messages.info(request, f"“{video}” has not failed and is still making progress; nothing to retry.")
     return redirect(local_next(request, reverse("clips:videos")))
 
 

@@ -174,6 +174,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3 *
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600 + 300)
 CELERY_TASK_DEFAULT_QUEUE = "io"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Leases (clips/recovery.py): a video whose work shows no sign of life for this
+# long is queued again; workers look for such videos at start and every sweep.
+PIPELINE_LEASE_SECONDS = env.float("PIPELINE_LEASE_SECONDS", default=600)
+PIPELINE_SWEEP_SECONDS = env.float("PIPELINE_SWEEP_SECONDS", default=120)
 
 # --- Import safety --------------------------------------------------------
 IMPORT_ALLOW_PRIVATE_NETWORKS = env("IMPORT_ALLOW_PRIVATE_NETWORKS")

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
+from ..recovery import heartbeat
 from . import files, services
 from .sources import TransientImportError
 
@@ -20,7 +21,8 @@ def import_video(self, video_id: int) -> dict:
     """Download/copy, probe and extract the WAV of one video, then hand it to
     segmentation. Only network trouble is retried (with back-off)."""
     try:
-        result = services.run_import(video_id, worker=self.request.hostname or "")
+        with heartbeat(video_id):
+            result = services.run_import(video_id, worker=self.request.hostname or "")
     except TransientImportError as exc:
         attempt = self.request.retries + 1
         if self.request.retries >= self.max_retries:
