@@ -31,6 +31,8 @@ def _isolated_media(settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from labelstudio_emo.celery import app
     app.conf.task_always_eager = True
+    from django.core.cache import cache
+    cache.clear()  # API throttle counters start from zero in every test
     yield
     app.conf.task_always_eager = False
 
