@@ -36,7 +36,7 @@ def login(page, live_server, user, password, next_url):
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", password)
     page.keyboard.press("Enter")
-    page.wait_for_load_state("load")
+    page.wait_for_url(f"{live_server.url}{next_url}")
 
 
 def shot(page, name, full_page=True):
