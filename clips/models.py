@@ -15,6 +15,16 @@ class Video(models.Model):
         READY = "ready"
         FAILED = "failed"
 
+    class Stage(models.TextChoices):
+        """The last finished pipeline stage, in pipeline order ("" = nothing yet)."""
+        DOWNLOADED = "downloaded"
+        AUDIO = "audio"
+        SCENES = "scenes"
+        FACES = "faces"
+        SPEAKERS = "speakers"
+        SEGMENTS = "segments"
+        PRELABELLED = "prelabelled"
+
     source_url = models.URLField(max_length=2000, blank=True)
     extractor = models.CharField(max_length=64, help_text="yt-dlp extractor, or 'upload'/'local'")
     external_id = models.CharField(max_length=255)
@@ -40,7 +50,7 @@ class Video(models.Model):
                              help_text="16 kHz mono WAV")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    stage = models.CharField(max_length=32, blank=True, help_text="last finished pipeline stage")
+    stage = models.CharField(max_length=32, blank=True, choices=Stage.choices, help_text="last finished pipeline stage")
     progress = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True, help_text="non-fatal remarks (no faces, ...)")

@@ -1,7 +1,7 @@
 """Segmentation pipeline: the only place that writes segmentation results to
 the database.
 
-Stages run in order after import (see notes/CONTRACTS.md):
+Stages run in order after import (Video.Stage):
     audio -> scenes -> faces -> speakers -> segments  (then prelabel)
 Each stage reads its inputs from the database, calls a pure module of
 clips.segmentation, and writes its results in one transaction together with
@@ -40,18 +40,21 @@ from clips.segmentation.scenes import Scene as SceneSpec
 from clips.segmentation.scenes import detect_scenes
 from clips.segmentation.segments import make_segments
 from clips.segmentation.speakers import find_speech_turns, speech_regions, voice_activity
+from labelstudio_emo.celery import run_task_by_name
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, str], None]
 
-# Contract order of Video.stage values; segmentation runs the middle ones.
-STAGES = ["downloaded", "audio", "scenes", "faces", "speakers", "segments", "prelabelled"]
-SEGMENTATION_STAGES = ["audio", "scenes", "faces", "speakers", "segments"]
+Stage = Video.Stage
+# Video.stage values in pipeline order; segmentation runs the middle ones.
+STAGES = list(Stage.values)
+SEGMENTATION_STAGES = [Stage.AUDIO, Stage.SCENES, Stage.FACES, Stage.SPEAKERS, Stage.SEGMENTS]
 # Overall progress (0-100) when each stage starts and ends; import ends at 20.
-SPAN = {"audio": (20, 22), "scenes": (22, 30), "faces": (30, 80), "speakers": (80, 85),
-        "segments": (85, 95)}
+SPAN = {Stage.AUDIO: (20, 22), Stage.SCENES: (22, 30), Stage.FACES: (30, 80), Stage.SPEAKERS: (80, 85),
+        Stage.SEGMENTS: (85, 95)}
 PRELABEL_START = 95
+PRELABEL_TASK = "gpu.prelabel_video"  # the teacher's task (inference), which ends segmentation
 
 NOTE_NO_AUDIO = "no audio track: no speech to segment"
 NOTE_ONE_SHOT = "one continuous shot: no scene cuts found"
@@ -62,10 +65,10 @@ NOTE_ALL_OFFSCREEN = "no speaking face on screen: every segment is off-screen sp
 NOTE_DROPPED = "speech shorter than {min_s:g} s dropped"
 # Which notes each stage owns (a rerun replaces them, others are kept).
 STAGE_NOTES = {
-    "audio": (NOTE_NO_AUDIO,),
-    "scenes": (NOTE_ONE_SHOT,),
-    "faces": (NOTE_NO_FACES, NOTE_AUDIO_ONLY),
-    "speakers": (NOTE_NO_SPEECH, NOTE_ALL_OFFSCREEN, "speech shorter than"),
+    Stage.AUDIO: (NOTE_NO_AUDIO,),
+    Stage.SCENES: (NOTE_ONE_SHOT,),
+    Stage.FACES: (NOTE_NO_FACES, NOTE_AUDIO_ONLY),
+    Stage.SPEAKERS: (NOTE_NO_SPEECH, NOTE_ALL_OFFSCREEN, "speech shorter than"),
 }
 
 
@@ -98,10 +101,10 @@ def rewind(video_id: int, stage: str) -> None:
     if stage not in SEGMENTATION_STAGES:
         raise SegmentationError(f"unknown stage {stage!r}: one of {', '.join(SEGMENTATION_STAGES)}")
     video = Video.objects.get(pk=video_id)
-    if STAGES.index(stage) <= STAGES.index("speakers"):
+    if STAGES.index(stage) <= STAGES.index(Stage.SPEAKERS):
         _refuse_if_labelled(video)
     previous = STAGES[STAGES.index(stage) - 1]
-    if STAGES.index(video.stage or "downloaded") > STAGES.index(previous):
+    if STAGES.index(video.stage or Stage.DOWNLOADED) > STAGES.index(previous):
         Video.objects.filter(pk=video_id).update(stage=previous, updated_at=timezone.now())
 
 
@@ -119,7 +122,7 @@ def process_video(video_id: int, progress: Progress | None = None, params: Segme
     for stage in remaining_stages(video):
         run_stage(video_id, stage, params, progress)
     video.refresh_from_db()
-    if video.stage == "segments":
+    if video.stage == Stage.SEGMENTS:
         hand_to_prelabel(video_id, progress)
     return Segment.objects.filter(video_id=video_id).count()
 
@@ -128,8 +131,8 @@ def run_stage(video_id: int, stage: str, params: SegmentationParams | None = Non
               progress: Progress | None = None) -> None:
     """One stage, with status/progress/error bookkeeping around it."""
     params = params or default_params()
-    runner = {"audio": stage_audio, "scenes": stage_scenes, "faces": stage_faces,
-              "speakers": stage_speakers, "segments": stage_segments}[stage]
+    runner = {Stage.AUDIO: stage_audio, Stage.SCENES: stage_scenes, Stage.FACES: stage_faces,
+              Stage.SPEAKERS: stage_speakers, Stage.SEGMENTS: stage_segments}[stage]
     video = Video.objects.get(pk=video_id)
     # Preconditions leave the video as it is (a download in progress, labelled segments).
     _check_ready_for(video, stage)
@@ -152,8 +155,7 @@ def hand_to_prelabel(video_id: int, progress: Progress | None = None) -> None:
     if progress:
         progress(PRELABEL_START, "prelabelling")
     try:
-        from inference.teachers.prelabel import prelabel_video
-        prelabel_video(video_id)
+        run_task_by_name(PRELABEL_TASK, video_id)  # a later stage: by name, never imported
     except Exception as exc:
         fail(video_id, f"Prelabelling failed: {_reason(exc)}")
         raise
@@ -178,7 +180,7 @@ def _check_ready_for(video: Video, stage: str) -> None:
     if STAGES.index(stage) - 1 > done:
         raise SegmentationError(f"stage '{stage}' needs '{STAGES[STAGES.index(stage) - 1]}' first "
                                 f"(video is at '{video.stage or 'nothing'}')")
-    if STAGES.index(stage) <= STAGES.index("speakers"):
+    if STAGES.index(stage) <= STAGES.index(Stage.SPEAKERS):
         _refuse_if_labelled(video)
 
 
@@ -298,7 +300,7 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
                 notes.append(NOTE_NO_AUDIO)
     with transaction.atomic():
         Video.objects.filter(pk=video_id).update(audio=video.audio.name or "")
-        _finish(video_id, "audio", notes)
+        _finish(video_id, Stage.AUDIO, notes)
 
 
 def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
@@ -313,7 +315,7 @@ def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
         Scene.objects.bulk_create([Scene(video_id=video_id, index=s.index, start=s.start, end=s.end)
                                    for s in scenes])
         Video.objects.filter(pk=video_id).update(duration=video.duration or info.duration or None)
-        _finish(video_id, "scenes", notes)
+        _finish(video_id, Stage.SCENES, notes)
 
 
 def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
@@ -338,7 +340,7 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
                       person=persons.get(name), start=t.start, end=t.end,
                       boxes=[list(b) for b in t.boxes], mouth=[list(m) for m in t.mouth], encoding=t.encoding)
             for t, name in zip(tracks, names)])
-        _finish(video_id, "faces", notes)
+        _finish(video_id, Stage.FACES, notes)
 
 
 def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
@@ -371,7 +373,7 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
                     box=list(tracks[s.track].median_box(s.start, s.end)) if s.track is not None else None,
                     speaking_confidence=round(s.confidence, 4))
             for s in specs])
-        _finish(video_id, "speakers", notes)
+        _finish(video_id, Stage.SPEAKERS, notes)
 
 
 def stage_segments(video_id: int, params: SegmentationParams, report) -> None:
@@ -424,7 +426,7 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
         seg.face_crops = crops[seg.pk]
     with transaction.atomic():
         Segment.objects.bulk_update(segments, ["face_crops"])
-        _finish(video_id, "segments")
+        _finish(video_id, Stage.SEGMENTS)
     stale = set(old) - {c for cs in crops.values() for c in cs}
     transaction.on_commit(lambda: _delete_files(stale))
     return made

@@ -32,6 +32,7 @@ from annotation.export.rows import ExportError, ExportParams, explain_empty, par
 from annotation.export.splits import DEFAULT_FRACTIONS, SPLITS, SplitItem, assign_splits, split_summary
 from annotation.models import Export
 from clips.importing.files import sha256_of
+from labelstudio_emo.celery import task_by_name
 from labelstudio_emo.safe_text import spreadsheet_cell
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,13 @@ def new_export(params: dict | None, user=None) -> Export:
     return Export.objects.create(params=parsed.as_dict(), created_by=user if user and user.is_authenticated else None)
 
 
+BUILD_TASK = "io.build_export"
+
+
 def enqueue_export(export: Export) -> Export:
     """Send the build to the `io` queue; a broker failure fails the export with the reason."""
-    from annotation.tasks import build_export_task  # lazy: tasks import this module
-
     try:
-        build_export_task.delay(export.id)
+        task_by_name(BUILD_TASK, export.id).delay()  # by name: annotation.tasks imports this module
     except Exception as exc:  # noqa: BLE001 - any broker error ends the same way
         log.exception("could not queue export %s", export.id)
         _fail(export.id, f"Could not queue the export (is the task broker running?): {exc}")

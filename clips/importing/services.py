@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from clips import media
 from clips.models import Segment, Video
+from clips.segmentation.tasks import enqueue_segmentation
+from labelstudio_emo.celery import task_by_name
 
 from . import files
 from .inputs import ImportOptions, SourceRequest
@@ -93,9 +95,12 @@ def submit_url(req: SourceRequest, options: ImportOptions, user=None, enqueue: b
     return video
 
 
+IMPORT_TASK = "io.import_video"
+
+
 def enqueue_import(video_id: int):
-    from .tasks import import_video
-    transaction.on_commit(lambda: import_video.delay(video_id))
+    # By name: the tasks module imports this one (tasks call services, never the reverse).
+    transaction.on_commit(lambda: task_by_name(IMPORT_TASK, video_id).delay())
 
 
 def reset_for_retry(video: Video):
@@ -280,7 +285,7 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
         name = files.media_name("videos", video.pk, video.title, source_path.suffix)
         replaced = video.file.name  # an upload that was trimmed or re-encoded
         video.file.name = files.store_file(source_path, name)
-    video.stage = "downloaded"
+    video.stage = Video.Stage.DOWNLOADED
     # update_fields: a video deleted meanwhile raises instead of coming back
     video.save(update_fields=["file", "stage", "updated_at", *PROBE_FIELDS, *META_FIELDS])
     if replaced and replaced != video.file.name:
@@ -346,7 +351,7 @@ def _store_audio(video: Video, wav: Path | None):
         video.audio.name = files.store_file(wav, f"audio/{video.pk}.wav")
     else:
         _add_note(video, "no audio track: kept as video only")
-    video.stage = "audio"
+    video.stage = Video.Stage.AUDIO
     video.status = Video.Status.SEGMENTING
     video.progress = IMPORT_DONE_PROGRESS
     video.error = ""
@@ -355,11 +360,6 @@ def _store_audio(video: Video, wav: Path | None):
 
 def hand_off_to_segmentation(video_id: int):
     """Async mode: queue the segmentation chain once this transaction commits."""
-    try:
-        from clips.segmentation.tasks import enqueue_segmentation
-    except ImportError:
-        log.warning("segmentation is not installed; video %s stays at 'segmenting'", video_id)
-        return
     transaction.on_commit(lambda: enqueue_segmentation(video_id))
 
 
@@ -435,7 +435,7 @@ def retry(video: Video) -> Video:
     """Failed video -> run again from where it stopped (download, or segmentation)."""
     if video.status != Video.Status.FAILED:
         return video
-    if video.stage and video.stage not in ("downloaded",) and video.file:
+    if video.stage and video.stage != Video.Stage.DOWNLOADED and video.file:
         video.status, video.error = Video.Status.SEGMENTING, ""
         video.save(update_fields=["status", "error", "updated_at"])
         hand_off_to_segmentation(video.pk)
