@@ -14,11 +14,9 @@ and removed when their rows are replaced.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 from django.apps import apps
@@ -30,6 +28,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from clips import media
+from clips.importing.files import local_path
 from clips.models import FaceTrack, Person, ReferencePhoto, Scene, Segment, Video
 from clips.segmentation import av, people
 from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
@@ -41,6 +40,7 @@ from clips.segmentation.scenes import detect_scenes
 from clips.segmentation.segments import make_segments
 from clips.segmentation.speakers import find_speech_turns, speech_regions, voice_activity
 from labelstudio_emo.celery import run_task_by_name
+from labelstudio_emo.progress_writer import ProgressWriter
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def fail(video_id: int, message: str) -> None:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or exc.__class__.__name__
-    return text if isinstance(exc, (SegmentationError, media.MediaError, av.MediaError)) \
+    return text if isinstance(exc, (SegmentationError, media.MediaError)) \
         else f"{exc.__class__.__name__}: {text}"
 
 
@@ -197,40 +197,18 @@ class _Reporter:
     """Maps a stage's 0..1 fraction onto Video.progress; writes at most twice a second."""
 
     def __init__(self, video_id: int, stage: str, callback: Progress | None):
-        self.video_id, self.stage, self.callback = video_id, stage, callback
+        self.stage, self.callback = stage, callback
         self.lo, self.hi = SPAN[stage]
-        self.last_write = 0.0
-        self.last_value = -1
+        self.writer = ProgressWriter(lambda value: Video.objects.filter(pk=video_id).update(
+            progress=value, updated_at=timezone.now()), interval=0.5)
 
     def __call__(self, fraction: float, force: bool = False):
         value = int(self.lo + (self.hi - self.lo) * min(max(fraction, 0.0), 1.0))
-        now = time.monotonic()
-        if value != self.last_value and (force or now - self.last_write > 0.5):
-            Video.objects.filter(pk=self.video_id).update(progress=value, updated_at=timezone.now())
-            self.last_write, self.last_value = now, value
-            if self.callback:
-                self.callback(value, self.stage)
+        if self.writer(value, force) and self.callback:
+            self.callback(value, self.stage)
 
 
 # --- helpers ------------------------------------------------------------------------
-
-@contextmanager
-def _local(field_file):
-    """A local path for a stored file (a temporary copy when storage is remote)."""
-    try:
-        yield Path(field_file.path)
-        return
-    except NotImplementedError:
-        pass
-    tmp = Path(tempfile.mkdtemp(prefix="seg-"))
-    try:
-        dst = tmp / Path(field_file.name).name
-        with field_file.open("rb") as src, open(dst, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-        yield dst
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
 
 def _save_bytes(name: str, data: bytes) -> str:
     if default_storage.exists(name):
@@ -290,7 +268,7 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
     video = Video.objects.get(pk=video_id)
     notes = []
     if not video.audio:
-        with _local(video.file) as path:
+        with local_path(video.file.name) as path:
             info = av.probe(path)
             if info.has_audio:
                 with tempfile.TemporaryDirectory(prefix="seg-") as tmp:
@@ -305,7 +283,7 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
 
 def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
     video = Video.objects.get(pk=video_id)
-    with _local(video.file) as path:
+    with local_path(video.file.name) as path:
         info = av.probe(path)
         scenes = detect_scenes(path, params.scenes)
     notes = [NOTE_ONE_SHOT] if len(scenes) == 1 and info.has_video and info.duration > 60 else []
@@ -321,7 +299,7 @@ def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
 def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
     video = Video.objects.get(pk=video_id)
     scenes = scene_specs(video_id)
-    with _local(video.file) as path:
+    with local_path(video.file.name) as path:
         info = av.probe(path)
         tracks = track_faces(path, scenes, params.faces, progress=report)
     names = people.name_tracks([t.encoding for t in tracks], person_encodings(), params.faces.person_distance)
@@ -350,7 +328,7 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
     tracks, rows = track_specs(video_id)
     specs, notes = [], []
     if video.audio:
-        with _local(video.audio) as wav:
+        with local_path(video.audio.name) as wav:
             activity = voice_activity(wav, params.speakers)
             report(0.3)
             if not speech_regions(activity, params.speakers):
@@ -389,7 +367,7 @@ def cut_segment_audio(video_id: int, report=None) -> int:
     if not segments or not video.audio:
         return 0
     old = [s.audio.name for s in segments if s.audio]
-    with _local(video.audio) as wav:
+    with local_path(video.audio.name) as wav:
         for n, seg in enumerate(segments):
             seg.audio.name = _save_bytes(f"segments/{video_id}/{seg.pk}.wav", av.cut_wav(wav, seg.start, seg.end))
             if report and n % 20 == 0:
@@ -419,7 +397,7 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
 
     made = 0
     if requests:
-        with _local(video.file) as path:
+        with local_path(video.file.name) as path:
             made = make_face_crops(path, requests, params.faces.sample_fps, sink, params.segments.crop_size,
                                    params.segments.jpeg_quality, progress=report)
     for seg in segments:
@@ -438,7 +416,7 @@ def person_encodings() -> dict[str, list[list[float]]]:
     """Name -> reference encodings, computing those of newly uploaded photos."""
     for photo in ReferencePhoto.objects.filter(encoding__isnull=True).select_related("person"):
         try:
-            with _local(photo.image) as path:
+            with local_path(photo.image.name) as path:
                 encoding = people.encode_reference_photo(path)
         except (OSError, ValueError) as exc:
             log.warning("reference photo %s unreadable: %s", photo.pk, exc)

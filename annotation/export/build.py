@@ -33,6 +33,7 @@ from annotation.export.splits import DEFAULT_FRACTIONS, SPLITS, SplitItem, assig
 from annotation.models import Export
 from clips.importing.files import sha256_of
 from labelstudio_emo.celery import task_by_name
+from labelstudio_emo.progress_writer import ProgressWriter
 from labelstudio_emo.safe_text import spreadsheet_cell
 
 log = logging.getLogger(__name__)
@@ -71,15 +72,12 @@ class _ProgressWriter:
     """Writes Export.progress at most once per percent, and forwards to a callback."""
 
     def __init__(self, export_id: int, callback: Progress | None):
-        self.export_id, self.callback, self.last = export_id, callback, -1
+        self.callback = callback
+        self.writer = ProgressWriter(lambda value: Export.objects.filter(pk=export_id).update(progress=value))
 
     def __call__(self, percent: float, message: str = ""):
-        percent = int(max(0, min(100, percent)))
-        if percent != self.last:
-            self.last = percent
-            Export.objects.filter(pk=self.export_id).update(progress=percent)
-            if self.callback:
-                self.callback(percent, message)
+        if self.writer(percent) and self.callback:
+            self.callback(self.writer.value, message)
 
 
 def _fail(export_id: int, reason: str):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import logging
 import shutil
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from clips import media
 from clips.models import Segment, Video
 from clips.segmentation.tasks import enqueue_segmentation
 from labelstudio_emo.celery import task_by_name
+from labelstudio_emo.progress_writer import ProgressWriter
 
 from . import files
 from .inputs import ImportOptions, SourceRequest
@@ -145,14 +145,13 @@ class _ProgressWriter:
     that tells a restarted worker this download is still alive)."""
 
     def __init__(self, video_id: int, callback: Progress | None):
-        self.video_id, self.callback, self.last, self.value = video_id, callback, 0.0, -1
+        self.callback = callback
+        self.writer = ProgressWriter(lambda value: Video.objects.filter(pk=video_id).update(
+            progress=value, updated_at=timezone.now()), interval=0.5)
 
     def __call__(self, value: int, stage: str = "downloading", force: bool = False):
         value = max(0, min(100, int(value)))
-        now = time.monotonic()
-        if value != self.value and (force or now - self.last > 0.5):
-            Video.objects.filter(pk=self.video_id).update(progress=value, updated_at=timezone.now())
-            self.last, self.value = now, value
+        self.writer(value, force)
         if self.callback:
             self.callback(value, stage)
 
@@ -268,7 +267,7 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
         _apply_metadata(video, fetched.metadata)
         local, source_path = True, fetched.path
     else:  # upload / local file already in storage
-        local, source_path = False, _stored_path(video, work)
+        local, source_path = False, files.local_path_or_copy(video.file.name, work)
     info = media.probe_media(source_path)
     if local or video.clip_start or video.clip_end is not None:
         check_duration(_kept_duration(video, info.duration), options.max_duration)
@@ -293,18 +292,6 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
     progress(DOWNLOAD_SHARE, "downloaded", force=True)
     _store_audio(video, wav)
     progress(IMPORT_DONE_PROGRESS, "audio", force=True)
-
-
-def _stored_path(video: Video, work: Path) -> Path:
-    """A local path of the stored media (a copy when storage is remote, e.g. S3)."""
-    try:
-        return Path(video.file.path)
-    except NotImplementedError:
-        dst = work / ("source" + Path(video.file.name).suffix)
-        with video.file.open("rb") as src, open(dst, "wb") as out:
-            for chunk in src.chunks():
-                out.write(chunk)
-        return dst
 
 
 def _kept_duration(video: Video, duration: float) -> float:

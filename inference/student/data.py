@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from annotation.export.splits import SPLITS
 from labelstudio_emo.emotions import EMOTIONS
 
 from .features import FeatureConfig, file_log_mel
 
-SPLITS = ("train", "val", "test")
 CLASS_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
 
 

@@ -9,11 +9,7 @@ then it only activates the new student when no student is active yet
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +23,7 @@ from labelstudio_emo.celery import task_by_name
 
 from annotation.export.build import build_export, new_export
 from annotation.models import Export
+from clips.importing.files import local_path
 from inference.models import ModelVersion, TrainingRun
 from inference.services import enqueue_student_prelabels
 
@@ -218,23 +215,6 @@ def _ensure_export(run: TrainingRun, reporter: _RunReporter):
     return export
 
 
-@contextlib.contextmanager
-def _local_file(name: str):
-    """A local path for a storage file (copied to a temp file for remote storage)."""
-    try:
-        path = default_storage.path(name)
-    except NotImplementedError:
-        path = None
-    if path and os.path.exists(path):
-        yield path
-        return
-    with tempfile.NamedTemporaryFile(suffix=os.path.splitext(name)[1]) as tmp:
-        with default_storage.open(name, "rb") as src:
-            shutil.copyfileobj(src, tmp, 1 << 20)
-        tmp.flush()
-        yield tmp.name
-
-
 def run_training(run_id: int, worker: str | None = None, echo=None,
                  followups: bool = True) -> TrainingRun | None:
     """Do a queued run in this process: export -> features -> train -> test
@@ -247,7 +227,7 @@ def run_training(run_id: int, worker: str | None = None, echo=None,
     try:
         export = _ensure_export(run, reporter)
         reporter.stage(10, f"reading export {export.id}")
-        with _local_file(export.file.name) as zip_path:
+        with local_path(export.file.name) as zip_path:
             corpus = read_export(zip_path, settings.features)
         corpus = ensure_splits(corpus, seed=settings.train.seed)
         reporter.stage(20, f"training on {len(corpus.splits['train'])} segments")

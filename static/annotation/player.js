@@ -2,6 +2,8 @@
 // the speaking face's box drawn over it) or an audio clip. A second element is
 // kept warm with the next segment so Enter shows it at once.
 
+import { placeBox } from "../clips/facebox.js";
+
 const FRAME_PAD = 0.04; // loop back slightly before `end` so the next scene never flashes
 
 function makeElement(kind) {
@@ -95,20 +97,13 @@ export class Player {
     requestAnimationFrame(this._tick);
   }
 
-  // The box is in source pixels; the video is letterboxed (object-fit: contain).
+  // The box is in source pixels; clips/facebox.js places it on the letterboxed video.
   drawBox() {
     const { el, box, media, facebox } = this;
-    if (!el || !box || !media || media.kind !== "video" || !el.videoWidth) { facebox.hidden = true; return; }
-    const [top, right, bottom, left] = box;
-    const cw = el.clientWidth, ch = el.clientHeight;
-    const scale = Math.min(cw / el.videoWidth, ch / el.videoHeight);
-    const offX = el.offsetLeft + (cw - el.videoWidth * scale) / 2;
-    const offY = el.offsetTop + (ch - el.videoHeight * scale) / 2;
-    const source = media.width ? el.videoWidth / media.width : 1; // box measured on the stored file
-    const k = scale * source;
+    const place = el && media && media.kind === "video" ? placeBox(el, box, media.width, media.height) : null;
+    if (!place) { facebox.hidden = true; return; }
     Object.assign(facebox.style, {
-      left: `${offX + left * k}px`, top: `${offY + top * k}px`,
-      width: `${(right - left) * k}px`, height: `${(bottom - top) * k}px`,
+      left: `${place.left}px`, top: `${place.top}px`, width: `${place.width}px`, height: `${place.height}px`,
     });
     facebox.hidden = false;
   }
