@@ -74,7 +74,3 @@ def shown_prelabel(segment: Segment) -> Prelabel | None:
     return counting_prelabel(candidates, preferred_kind(segment.is_offscreen))
 
 
-def parse_ids(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    return [int(part) for part in text.split(",") if part.strip().isdigit()][:500]

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from labelstudio_emo.byte_ranges import file_response
 from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import staff_required
+from labelstudio_emo.validation import local_next
 
 from . import selectors
 from .importing import files, services
@@ -135,32 +136,57 @@ def video_list(request):
 @staff_required
 def video_detail(request, pk):
     video = get_object_or_404(selectors.videos(), pk=pk)
-    segments = list(selectors.segments_of(video.pk))  # prelabels prefetched: no query per row
+    # prelabels prefetched, the reviewer's final label joined: no query per row
+    segments = list(selectors.segments_of(video.pk).select_related("review"))
     for seg in segments:
         seg.crop_url = default_storage.url(seg.face_crops[0]) if seg.face_crops else ""
-        seg.speaker = _speaker_name(seg)
+        seg.speaker = _speaker_name(seg.face_track)
         seg.prelabel = selectors.shown_prelabel(seg)
     scenes = list(video.scenes.annotate(n_segments=Count("segments")).order_by("index"))
+    tracks = list(video.tracks.select_related("person").order_by("start", "pk"))
     return render(request, "clips/video_detail.html", {
         "video": video, "segments": segments, "scenes": scenes,
         "player_url": reverse("clips:video-media", args=[video.pk]) if video.file else "",
-        "overlay_segments": [_overlay_item(seg) for seg in segments],
+        "timeline": _timeline(video, scenes, tracks, segments),
     })
 
 
-def _speaker_name(seg) -> str:
-    track = seg.face_track
+OFF_SCREEN = "off-screen"
+
+
+def _speaker_name(track) -> str:
     if track is None:
         return ""
     if track.person:
         return track.person.name
-    return f"face #{track.identity}" if track.identity >= 0 else "face"
+    return f"face #{track.identity}" if track.identity >= 0 else f"face (track {track.pk})"
 
 
-def _overlay_item(seg) -> dict:
-    """What the player overlay needs to box the speaking face (json_script)."""
-    label = " · ".join(part for part in (seg.speaker, seg.prelabel.category if seg.prelabel else "") if part)
-    return {"id": seg.pk, "start": seg.start, "end": seg.end, "box": seg.box, "label": label}
+def _timeline(video, scenes, tracks, segments) -> dict:
+    """What the timeline and the face box overlay draw (json_script): one lane
+    per person or face identity, one for off-screen speech; scene cuts; each
+    segment with its speaker's lane, prelabel, final label and track."""
+    lanes = list(dict.fromkeys(_speaker_name(t) for t in tracks))
+    if any(seg.face_track_id is None for seg in segments):
+        lanes.append(OFF_SCREEN)
+    end = max([video.duration or 0.0] + [seg.end for seg in segments] + [t.end for t in tracks])
+    return {
+        "duration": end,
+        "cuts": [scene.start for scene in scenes[1:]],
+        "lanes": lanes,
+        "tracks": [{"id": t.pk, "lane": _speaker_name(t), "start": t.start, "end": t.end, "boxes": t.boxes}
+                   for t in tracks],
+        "segments": [_timeline_segment(seg) for seg in segments],
+    }
+
+
+def _timeline_segment(seg) -> dict:
+    review = getattr(seg, "review", None)  # reverse one-to-one: None when not reviewed
+    prelabel = seg.prelabel.category if seg.prelabel else None
+    label = " · ".join(part for part in (seg.speaker, prelabel or "") if part)
+    return {"id": seg.pk, "start": seg.start, "end": seg.end, "box": seg.box, "label": label,
+            "track": seg.face_track_id, "lane": seg.speaker or OFF_SCREEN,
+            "prelabel": prelabel, "final": review.category if review else None}
 
 
 @staff_required
@@ -172,7 +198,7 @@ def video_retry(request, pk):
     else:
         services.retry(video)
         messages.success(request, f"“{video}” queued again.")
-    return redirect(request.POST.get("next") or "clips:videos")
+    return redirect(local_next(request, reverse("clips:videos")))
 
 
 @staff_required

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from clips.media import FFMPEG, MediaError, ffprobe
+from clips.media import FFMPEG, INPUT_GUARD, MediaError, ffprobe
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def iter_frames(path: str | Path, fps: float, size: tuple[int, int]) -> Iterator
     nearest each tick, so timestamps line up across passes over the same file.
     """
     w, h = size
-    cmd = [FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-an", "-sn", "-dn",
+    cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), "-an", "-sn", "-dn",
            "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * 3 * 2)
     frame_bytes = w * h * 3
