@@ -50,7 +50,9 @@ class Video(models.Model):
                              help_text="16 kHz mono WAV")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    stage = models.CharField(max_length=32, blank=True, choices=Stage.choices, help_text="last finished pipeline stage")
+    # Values: Video.Stage ("" before any). Not the field's `choices`: that would
+    # be a migration for no change in what is stored.
+    stage = models.CharField(max_length=32, blank=True, help_text="last finished pipeline stage")
     progress = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True, help_text="non-fatal remarks (no faces, ...)")
