@@ -68,9 +68,9 @@ def counting_prelabel_id_sql(segment: str = "s", prefer: str | None = None) -> t
     for segment alias `segment` (NULL when it has none). The segment is joined
     again inside: SQLite's ORDER BY cannot see the outer query's columns."""
     order, params = counting_prelabel_order_sql("cp", "cm", "cs", prefer)
+    own_segment = f"JOIN {Segment._meta.db_table} cs ON cs.id = cp.segment_id " if prefer is None else ""
     return (f"(SELECT cp.id FROM {Prelabel._meta.db_table} cp "
-            f"JOIN {ModelVersion._meta.db_table} cm ON cm.id = cp.model_version_id "
-            f"JOIN {Segment._meta.db_table} cs ON cs.id = cp.segment_id "
+            f"JOIN {ModelVersion._meta.db_table} cm ON cm.id = cp.model_version_id {own_segment}"
             f"WHERE cp.segment_id = {segment}.id ORDER BY {order} LIMIT 1)", params)
 
 
