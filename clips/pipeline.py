@@ -33,12 +33,12 @@ from clips.models import FaceTrack, Person, ReferencePhoto, Scene, Segment, Vide
 from clips.segmentation import av, people
 from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
 from clips.segmentation.faces import FaceTrack as Track
-from clips.segmentation.faces import track_faces
+from clips.segmentation.faces import assign_scenes, find_faces
 from clips.segmentation.params import SegmentationParams
 from clips.segmentation.scenes import Scene as SceneSpec
-from clips.segmentation.scenes import detect_scenes
+from clips.segmentation.scenes import detect_scenes, split_scenes
 from clips.segmentation.segments import make_segments
-from clips.segmentation.speakers import find_speech_turns, speech_regions, voice_activity
+from clips.segmentation.speakers import find_speech_turns, make_speaker_model, speech_regions, voice_activity
 from labelstudio_emo.celery import run_task_by_name
 from labelstudio_emo.progress_writer import ProgressWriter
 
@@ -83,9 +83,10 @@ def default_params() -> SegmentationParams:
 
 def speaker_model(params: SegmentationParams):
     """settings.SEGMENTATION_SPEAKER_MODEL (dotted path to an ActiveSpeakerModel class taking
-    SpeakerParams) replaces the mouth-motion heuristic; unset = the heuristic."""
+    SpeakerParams) replaces the built-in choice, params.speakers.model (Light-ASD by default,
+    "mouth-motion" for the heuristic)."""
     path = getattr(settings, "SEGMENTATION_SPEAKER_MODEL", "")
-    return import_string(path)(params.speakers) if path else None
+    return import_string(path)(params.speakers) if path else make_speaker_model(params.speakers)
 
 
 # --- orchestration ------------------------------------------------------------------
@@ -297,11 +298,16 @@ def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
 
 
 def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
+    """Face tracks; where the only face became someone else, the scene is cut there too."""
     video = Video.objects.get(pk=video_id)
     scenes = scene_specs(video_id)
     with local_path(video.file.name) as path:
         info = av.probe(path)
-        tracks = track_faces(path, scenes, params.faces, progress=report)
+        found = find_faces(path, scenes, params.faces, progress=report)
+    tracks = found.tracks
+    if found.cuts:
+        scenes = split_scenes(scenes, found.cuts)
+        assign_scenes(tracks, scenes)
     names = people.name_tracks([t.encoding for t in tracks], person_encodings(), params.faces.person_distance)
     persons = {p.name: p for p in Person.objects.filter(name__in={n for n in names if n})}
     notes = []
@@ -309,10 +315,12 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
         notes.append(NOTE_AUDIO_ONLY)
     elif not tracks:
         notes.append(NOTE_NO_FACES)
-    scene_rows = {s.index: s for s in Scene.objects.filter(video_id=video_id)}
     with transaction.atomic():
         _delete_segments(video_id)
         FaceTrack.objects.filter(video_id=video_id).delete()
+        if found.cuts:
+            _replace_scenes(video_id, scenes)
+        scene_rows = {s.index: s for s in Scene.objects.filter(video_id=video_id)}
         FaceTrack.objects.bulk_create([
             FaceTrack(video_id=video_id, scene=scene_rows[t.scene_index], identity=t.identity,
                       person=persons.get(name), start=t.start, end=t.end,
@@ -321,20 +329,25 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
         _finish(video_id, Stage.FACES, notes)
 
 
+def _replace_scenes(video_id: int, scenes: list[SceneSpec]) -> None:
+    Scene.objects.filter(video_id=video_id).delete()
+    Scene.objects.bulk_create([Scene(video_id=video_id, index=s.index, start=s.start, end=s.end) for s in scenes])
+
+
 def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
     """Speech turns with their speaking face -> Segment rows (times, face, box)."""
     video = Video.objects.get(pk=video_id)
     scenes = scene_specs(video_id)
     tracks, rows = track_specs(video_id)
     specs, notes = [], []
+    model = speaker_model(params)
     if video.audio:
-        with local_path(video.audio.name) as wav:
-            activity = voice_activity(wav, params.speakers)
+        with local_path(video.audio.name) as wav, local_path(video.file.name) as media_path:
+            activity = voice_activity(wav, params.speakers, video_path=media_path)
             report(0.3)
             if not speech_regions(activity, params.speakers):
                 notes.append(NOTE_NO_SPEECH)
-            turns = find_speech_turns(wav, tracks, params.speakers, scenes=scenes, audio=activity,
-                                      model=speaker_model(params))
+            turns = find_speech_turns(wav, tracks, params.speakers, scenes=scenes, audio=activity, model=model)
         specs = make_segments(turns, scenes, params.segments)
         if turns and not specs:
             notes.append(NOTE_DROPPED.format(min_s=params.segments.min_s))
@@ -351,7 +364,13 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
                     box=list(tracks[s.track].median_box(s.start, s.end)) if s.track is not None else None,
                     speaking_confidence=round(s.confidence, 4))
             for s in specs])
+        Video.objects.filter(pk=video_id).update(speaker_model=describe_speaker_model(model, params))
         _finish(video_id, Stage.SPEAKERS, notes)
+
+
+def describe_speaker_model(model, params: SegmentationParams) -> str:
+    """What decided who speaks, as the video page shows it (e.g. "light-asd, silero-vad")."""
+    return f"{getattr(model, 'name', type(model).__name__)}, {params.speakers.vad}{'-vad' if params.speakers.vad == 'silero' else 'vad'}"
 
 
 def stage_segments(video_id: int, params: SegmentationParams, report) -> None:

