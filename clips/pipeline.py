@@ -17,6 +17,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.apps import apps
@@ -211,6 +212,16 @@ class _Reporter:
 
 # --- helpers ------------------------------------------------------------------------
 
+@contextmanager
+def _stage_transaction(video_id: int):
+    """A stage's writes, serialised per video by a row lock: should a requeued
+    duplicate of a stage run beside the original, one replaces the other's rows
+    instead of both inserting (clips.recovery)."""
+    with transaction.atomic():
+        Video.objects.select_for_update().filter(pk=video_id).exists()
+        yield
+
+
 def _save_bytes(name: str, data: bytes) -> str:
     if default_storage.exists(name):
         default_storage.delete(name)
@@ -277,7 +288,7 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
                     video.audio.name = _save_bytes(f"audio/{video.pk}.wav", wav.read_bytes())
             else:
                 notes.append(NOTE_NO_AUDIO)
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         Video.objects.filter(pk=video_id).update(audio=video.audio.name or "")
         _finish(video_id, Stage.AUDIO, notes)
 
@@ -288,7 +299,7 @@ def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
         info = av.probe(path)
         scenes = detect_scenes(path, params.scenes)
     notes = [NOTE_ONE_SHOT] if len(scenes) == 1 and info.has_video and info.duration > 60 else []
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         _delete_segments(video_id)
         Scene.objects.filter(video_id=video_id).delete()  # tracks go with them
         Scene.objects.bulk_create([Scene(video_id=video_id, index=s.index, start=s.start, end=s.end)
@@ -315,7 +326,7 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
         notes.append(NOTE_AUDIO_ONLY)
     elif not tracks:
         notes.append(NOTE_NO_FACES)
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         _delete_segments(video_id)
         FaceTrack.objects.filter(video_id=video_id).delete()
         if found.cuts:
@@ -356,7 +367,7 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
     if specs and all(s.track is None for s in specs) and tracks:
         notes.append(NOTE_ALL_OFFSCREEN)
     scene_rows = {s.index: s for s in Scene.objects.filter(video_id=video_id)}
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         _delete_segments(video_id)
         Segment.objects.bulk_create([
             Segment(video_id=video_id, scene=scene_rows.get(s.scene_index), start=s.start, end=s.end,
@@ -391,7 +402,7 @@ def cut_segment_audio(video_id: int, report=None) -> int:
             seg.audio.name = _save_bytes(f"segments/{video_id}/{seg.pk}.wav", av.cut_wav(wav, seg.start, seg.end))
             if report and n % 20 == 0:
                 report(n / len(segments))
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         Segment.objects.bulk_update(segments, ["audio"])
     stale = set(old) - {s.audio.name for s in segments}
     transaction.on_commit(lambda: _delete_files(stale))
@@ -421,7 +432,7 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
                                    params.segments.jpeg_quality, progress=report)
     for seg in segments:
         seg.face_crops = crops[seg.pk]
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         Segment.objects.bulk_update(segments, ["face_crops"])
         _finish(video_id, Stage.SEGMENTS)
     stale = set(old) - {c for cs in crops.values() for c in cs}

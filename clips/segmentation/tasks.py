@@ -12,6 +12,7 @@ from celery import chain, shared_task
 
 from clips import pipeline
 from clips.models import Video
+from clips.recovery import heartbeat
 from labelstudio_emo.celery import task_by_name
 
 
@@ -22,7 +23,8 @@ def _pending(video_id: int, stage: str) -> bool:
 
 def _stage(video_id: int, stage: str) -> int:
     if _pending(video_id, stage):
-        pipeline.run_stage(video_id, stage)
+        with heartbeat(video_id):
+            pipeline.run_stage(video_id, stage)
     return video_id
 
 
@@ -50,7 +52,8 @@ def find_speakers_task(video_id: int) -> int:
 def cut_segment_audio_task(video_id: int) -> int:
     if _pending(video_id, Video.Stage.SEGMENTS):
         try:
-            pipeline.cut_segment_audio(video_id)
+            with heartbeat(video_id):
+                pipeline.cut_segment_audio(video_id)
         except Exception as exc:
             pipeline.fail(video_id, f"Segmentation failed cutting audio clips: {pipeline._reason(exc)}")
             raise
@@ -67,7 +70,8 @@ def face_crops_task(video_id: int) -> int:
 def _stage_crops(video_id: int) -> None:
     if _pending(video_id, Video.Stage.SEGMENTS):
         try:
-            pipeline.make_segment_crops(video_id)
+            with heartbeat(video_id):
+                pipeline.make_segment_crops(video_id)
         except Exception as exc:
             pipeline.fail(video_id, f"Segmentation failed making face crops: {pipeline._reason(exc)}")
             raise

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from clips.recovery import heartbeat
 from inference.models import ModelVersion
 from inference.teachers.prelabel import prelabel_all, prelabel_video
 
@@ -9,7 +10,8 @@ from inference.teachers.prelabel import prelabel_all, prelabel_video
 @shared_task(name="gpu.prelabel_video")
 def prelabel_video_task(video_id: int) -> int:
     """Teacher (and student) prelabels for one video; marks it ready."""
-    return prelabel_video(video_id)
+    with heartbeat(video_id):
+        return prelabel_video(video_id)
 
 
 @shared_task(name="gpu.prelabel_all")
