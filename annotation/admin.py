@@ -1,5 +1,8 @@
 from django.contrib import admin
 
+from labelstudio_emo.admin_lists import LargeTableAdmin
+
+from . import segment_aggregates
 from .models import Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot, ReviewedLabel
 
 
@@ -11,21 +14,31 @@ class LabelHistoryInline(admin.TabularInline):
 
 
 @admin.register(Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(LargeTableAdmin):
     list_display = ("id", "segment", "annotator", "category", "valence", "arousal", "seconds_spent", "updated_at")
+    list_select_related = ("annotator", "segment")
     list_filter = ("category", "annotator")
+    raw_id_fields = ("segment", "prelabel_shown")
     inlines = [LabelHistoryInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        segment_aggregates.refresh(obj.segment_id)  # the review list's summary of this segment
 
 
 @admin.register(LabelHistory)
-class LabelHistoryAdmin(admin.ModelAdmin):
-    list_display = ("id", "label", "edited_by", "category", "valence", "arousal", "edited_at")
+class LabelHistoryAdmin(LargeTableAdmin):
+    list_display = ("id", "label_id", "edited_by", "category", "valence", "arousal", "edited_at")
+    list_select_related = ("edited_by",)
+    raw_id_fields = ("label",)
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(LargeTableAdmin):
     list_display = ("id", "segment", "annotator", "status", "created_at", "expires_at")
-    list_filter = ("status",)
+    list_select_related = ("annotator", "segment")
+    list_filter = ("status", "annotator")
+    raw_id_fields = ("segment",)
 
 
 @admin.register(ReviewedLabel)
@@ -50,10 +63,11 @@ class ExportAdmin(admin.ModelAdmin):
 
 
 @admin.register(QueueEntry)
-class QueueEntryAdmin(admin.ModelAdmin):
+class QueueEntryAdmin(LargeTableAdmin):
     """Derived state of the queue (annotation/queue_state.py): shown, never edited by hand."""
 
     list_display = ("segment", "bucket", "uncertainty", "queueable", "taken", "is_open")
+    list_select_related = ("segment",)
     list_filter = ("is_open", "bucket")
     readonly_fields = [f.name for f in QueueEntry._meta.fields]
 

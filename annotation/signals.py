@@ -10,8 +10,8 @@ from django.dispatch import receiver
 from inference.models import Prelabel
 from labelstudio_emo.permissions import ANNOTATORS_GROUP
 
-from . import queue_state
-from .models import Assignment, Export, Label, QueueSnapshot
+from . import agreement_store, queue_state, segment_aggregates
+from .models import Assignment, Export, GoldLabel, Label, QueueSnapshot, ReviewedLabel
 
 
 @receiver(post_migrate)
@@ -24,6 +24,28 @@ def ensure_annotators_group(sender, app_config=None, **kwargs):
 # Deleted labels and assignments give their queue place back (annotation/queue_state.py).
 post_delete.connect(queue_state.label_deleted, sender=Label, dispatch_uid="queue_label_deleted")
 post_delete.connect(queue_state.assignment_deleted, sender=Assignment, dispatch_uid="queue_assignment_deleted")
+
+
+# The review list's per-segment summaries (annotation/segment_aggregates.py). Label saves go
+# through services.save_label, which refreshes them itself: a post_save receiver on Label would
+# push its hot-path insert off the fast path (labelstudio_emo/fast_insert.py).
+@receiver(post_delete, sender=Label, dispatch_uid="aggregate_label_deleted")
+def label_deleted(sender, instance, **kwargs):
+    segment_aggregates.refresh(instance.segment_id)
+    transaction.on_commit(agreement_store.labels_changed)
+
+
+@receiver(post_save, sender=ReviewedLabel, dispatch_uid="aggregate_reviewed")
+@receiver(post_delete, sender=ReviewedLabel, dispatch_uid="aggregate_review_cleared")
+def review_changed(sender, instance, **kwargs):
+    segment_aggregates.mark(instance.segment_id, reviewed=kwargs["signal"] is post_save)
+
+
+@receiver(post_save, sender=GoldLabel, dispatch_uid="aggregate_gold")
+@receiver(post_delete, sender=GoldLabel, dispatch_uid="aggregate_gold_cleared")
+def gold_changed(sender, instance, **kwargs):
+    segment_aggregates.mark(instance.segment_id, gold=kwargs["signal"] is post_save)
+    transaction.on_commit(agreement_store.labels_changed)  # gold segments are measured apart
 
 
 @receiver(post_delete, sender=Export, dispatch_uid="export_file_removed")
