@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelstudio_emo.emotions import EMOTIONS
+from labelstudio_emo.safe_text import markdown_link, markdown_text
 
 SPLITS = ("train", "val", "test")
 # V/A are rounded to this grid for α: the krippendorff package builds a units x values x values
@@ -196,7 +197,8 @@ def _sources(rows: list[dict]) -> list[dict]:
 
 
 def _cell(text) -> str:
-    return str(text or "").replace("|", "\\|").replace("\n", " ")
+    """Metadata from the source sites as inert Markdown (no HTML, no links)."""
+    return markdown_text(text)
 
 
 def limitations(rows: list[dict], agreement: Agreement, skipped: dict, params: dict) -> list[str]:
@@ -383,11 +385,11 @@ def render_card(rows: list[dict], *, export_id: int, created_at: str, params: di
         "",
     ]
     if teacher_models:
-        lines += ["Teacher model predictions: " + ", ".join(f"`{m}` ({n} segments)" for m, n in
+        lines += ["Teacher model predictions: " + ", ".join(f"{_cell(m)} ({n} segments)" for m, n in
                                                            sorted(teacher_models.items())) + ".", ""]
     lines += ["| video | title | channel | licence | segments | seconds |", "|---:|---|---|---|---:|---:|"]
     shown = sources[:300]
-    lines += [f"| {v['video_id']} | [{_cell(v['title']) or 'untitled'}]({v['url']}) | {_cell(v['channel'])} | "
+    lines += [f"| {v['video_id']} | {markdown_link(v['title'] or 'untitled', v['url'])} | {_cell(v['channel'])} | "
               f"{_cell(v['license']) or '(not recorded)'} | {v['segments']} | {v['seconds']:.1f} |" for v in shown]
     if len(sources) > len(shown):
         lines.append(f"\n({len(sources) - len(shown)} more videos: see `video_url` and `license` in the manifest.)")

@@ -31,6 +31,7 @@ from annotation.export_rows import ExportError, ExportParams, explain_empty, par
 from annotation.models import Export
 from annotation.splits import DEFAULT_FRACTIONS, SPLITS, SplitItem, assign_splits, split_summary
 from clips.importing.files import sha256_of
+from labelstudio_emo.safe_text import spreadsheet_cell
 
 log = logging.getLogger(__name__)
 
@@ -287,8 +288,8 @@ def _manifest_csv(rows: list[dict]) -> bytes:
     writer.writerow(MANIFEST_KEYS)
     nested = {"faces", "labels", "teacher"}
     for row in rows:
-        writer.writerow([json.dumps(row[k], ensure_ascii=False) if k in nested else ("" if row[k] is None else row[k])
-                         for k in MANIFEST_KEYS])
+        writer.writerow([json.dumps(row[k], ensure_ascii=False) if k in nested
+                         else ("" if row[k] is None else spreadsheet_cell(row[k])) for k in MANIFEST_KEYS])
     return text.getvalue().encode()
 
 

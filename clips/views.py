@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from labelstudio_emo.byte_ranges import file_response
+from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import staff_required
 
 from . import selectors
@@ -179,9 +180,9 @@ def video_delete(request, pk):
 def video_media(request, pk):
     """The video file for the player, with HTTP Range support so seeking works."""
     video = get_object_or_404(Video, pk=pk)
-    if not video.file or not default_storage.exists(video.file.name):
+    if not video.file:
         raise Http404
-    return file_response(request, video.file.name, _content_type(video))
+    return file_response(request, stored_file(video.file.name), _content_type(video))
 
 
 def _content_type(video) -> str:

@@ -1,11 +1,11 @@
 import mimetypes
 
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import render
 
 from .byte_ranges import file_response
+from .media_access import resolve_media
 from .permissions import is_annotator, is_staff
 
 
@@ -20,22 +20,10 @@ def health(request):
     return JsonResponse({"ok": True})
 
 
-# Exports live under their own staff-only download view; everything else in
-# MEDIA_ROOT (segment audio, face crops, videos) is for logged-in annotators.
-STAFF_ONLY_MEDIA_PREFIXES = ("exports/", "models/", "people/", "incoming/")
-
-
 @login_required
 def protected_media(request, path):
-    """Serve media through the storage API to authenticated users only
-    (works for local folders and S3-compatible stores alike)."""
-    if ".." in path.split("/"):
-        raise Http404
-    if path.startswith(STAFF_ONLY_MEDIA_PREFIXES) and not is_staff(request.user):
-        return JsonResponse({"detail": "Staff only."}, status=403)
-    if not is_annotator(request.user):
-        return JsonResponse({"detail": "Annotators and staff only."}, status=403)
-    if not default_storage.exists(path):
-        raise Http404
-    content_type, _ = mimetypes.guess_type(path)
-    return file_response(request, path, content_type or "application/octet-stream")
+    """Serve media through the storage API (local folders and S3-compatible
+    stores alike) after the one access check, media_access.resolve_media."""
+    name = resolve_media(path, request.user)
+    content_type, _ = mimetypes.guess_type(name)
+    return file_response(request, name, content_type or "application/octet-stream")
