@@ -3,7 +3,8 @@ from django.contrib import admin
 from labelstudio_emo.admin_lists import LargeTableAdmin
 
 from . import segment_aggregates
-from .models import Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot, ReviewedLabel
+from .models import (AgreementSnapshot, Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot,
+                     ReviewedLabel, SegmentAggregate)
 
 
 class LabelHistoryInline(admin.TabularInline):
@@ -82,3 +83,32 @@ class QueueSnapshotAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class DerivedAdmin(LargeTableAdmin):
+    """Rows the app computes (shown for inspection, never edited by hand)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SegmentAggregate)
+class SegmentAggregateAdmin(DerivedAdmin):
+    """The review list's per-segment summaries (annotation/segment_aggregates.py)."""
+
+    list_display = ("segment", "n_labels", "majority", "majority_share", "valence_spread", "arousal_spread",
+                    "disagreement", "reviewed", "gold")
+    list_select_related = ("segment",)
+    list_filter = ("reviewed", "gold")
+    ordering = ("reviewed", "-disagreement", "-n_labels", "segment")
+
+
+@admin.register(AgreementSnapshot)
+class AgreementSnapshotAdmin(DerivedAdmin):
+    """The stored agreement report (annotation/agreement_store.py)."""
+
+    list_display = ("id", "computed_at", "n_labels", "seconds", "requested_at")
+    exclude = ("report",)

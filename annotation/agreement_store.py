@@ -62,11 +62,13 @@ def request_refresh(now: datetime | None = None) -> bool:
     from .tasks import refresh_agreement_task
 
     now = now or timezone.now()
-    with write_transaction():
-        snapshot, _ = AgreementSnapshot.objects.get_or_create(pk=1)
-        claimed = (AgreementSnapshot.objects.filter(pk=1)
-                   .filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - LOST_AFTER))
-                   .update(requested_at=now))
+    # No write_transaction here: this runs from on_commit callbacks, which fire while the
+    # label's own write_transaction still holds the (non-reentrant) gate. One conditional
+    # UPDATE needs no transaction of its own.
+    snapshot, _ = AgreementSnapshot.objects.get_or_create(pk=1)
+    claimed = (AgreementSnapshot.objects.filter(pk=1)
+               .filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - LOST_AFTER))
+               .update(requested_at=now))
     if not claimed:
         return False
     wait = 0.0
