@@ -10,7 +10,7 @@ from typing import Iterable, NamedTuple
 
 from django.db import connection
 
-from .aggregate import majority
+from .export.aggregate import majority
 from .models import GoldLabel, Label, ReviewedLabel, SegmentAggregate
 
 

@@ -17,7 +17,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Filtered
 from django.db.models.functions import Abs
 from django.utils import timezone
 
-from clips.models import Segment, Video
+from clips.models import FaceTrack, Segment, Video
 from inference.models import ModelVersion, Prelabel
 
 from .agreement import LabelRow, RaterTotals, TeacherCount, UnitLabel
@@ -92,13 +92,16 @@ class SegmentRow(NamedTuple):
     has_video: bool
     width: int | None
     height: int | None
+    track_boxes: list | None = None  # the face track's [[t, top, right, bottom, left], ...]
 
     @classmethod
     def of(cls, segment: Segment) -> "SegmentRow":
         video = segment.video
+        track = segment.face_track if segment.face_track_id else None
         return cls(segment.pk, segment.video_id, video.title, segment.start, segment.end, segment.box,
                    segment.audio.name or "", list(segment.face_crops or []), segment.face_track_id,
-                   video.file.name or "", video.audio.name or "", video.has_video, video.width, video.height)
+                   video.file.name or "", video.audio.name or "", video.has_video, video.width, video.height,
+                   track.boxes if track else None)
 
 
 def segment_row(segment_id: int) -> SegmentRow | None:
@@ -107,15 +110,16 @@ def segment_row(segment_id: int) -> SegmentRow | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT s.id, s.video_id, v.title, s.start, s.{end}, s.box, s.audio, s.face_crops, s.face_track_id, "
-            f"v.file, v.audio, v.has_video, v.width, v.height FROM {segment} s JOIN {video} v ON v.id = s.video_id "
+            f"v.file, v.audio, v.has_video, v.width, v.height, t.boxes FROM {segment} s "
+            f"JOIN {video} v ON v.id = s.video_id LEFT JOIN {FaceTrack._meta.db_table} t ON t.id = s.face_track_id "
             f"WHERE s.id = %s", [segment_id])
         row = cursor.fetchone()
     if row is None:
         return None
     (pk, video_id, title, start, stop, box, audio, crops, track, file, video_audio, has_video, width,
-     height) = row
+     height, track_boxes) = row
     return SegmentRow(pk, video_id, title, start, stop, _json(box), audio or "", _json(crops) or [], track,
-                      file or "", video_audio or "", bool(has_video), width, height)
+                      file or "", video_audio or "", bool(has_video), width, height, _json(track_boxes))
 
 
 # --- the annotator's own work ----------------------------------------------------

@@ -2,8 +2,9 @@ import mimetypes
 
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
+from . import dashboard
 from .byte_ranges import file_response
 from .media_access import resolve_media
 from .permissions import is_annotator, is_staff
@@ -11,9 +12,12 @@ from .permissions import is_annotator, is_staff
 
 @login_required
 def home(request):
-    """One home page per role: staff get the corpus tools, annotators one button."""
-    return render(request, "home.html", {"is_staff": is_staff(request.user),
-                                         "is_annotator": is_annotator(request.user)})
+    """Staff get the dashboard; annotators go straight to work."""
+    if is_staff(request.user):
+        return render(request, "home.html", {"is_staff": True, "dashboard": dashboard.figures()})
+    if is_annotator(request.user):
+        return redirect("annotate")
+    return render(request, "home.html", {"is_staff": False})
 
 
 def health(request):

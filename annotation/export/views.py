@@ -1,4 +1,4 @@
-"""Exports page, staff download and the exports API (thin: rules live in annotation.export)."""
+"""Exports page, staff download and the exports API (thin: rules live in annotation.export.build)."""
 
 from django import forms
 from django.contrib import messages
@@ -14,8 +14,8 @@ from clips.models import Video
 from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import IsStaff, staff_required
 
-from .export import ExportError, enqueue_export, new_export
-from .models import FLAG_CHOICES, Export
+from ..models import FLAG_CHOICES, Export
+from .build import ExportError, enqueue_export, new_export
 
 DEFAULT_EXCLUDED_FLAGS = ["not_speaker", "bad_audio"]
 
