@@ -15,6 +15,7 @@ people label, one computation per interval.
 """
 
 import os
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -56,7 +57,7 @@ def refresh() -> AgreementSnapshot:
     return AgreementSnapshot.objects.get(pk=1)
 
 
-def request_refresh(now: datetime | None = None) -> bool:
+def request_refresh(now: datetime | None = None, background: bool = False) -> bool:
     """Queue one computation unless one is queued already; it runs
     AGREEMENT_REFRESH_SECONDS after the last one at the earliest. True if queued."""
     from .tasks import refresh_agreement_task
@@ -74,7 +75,13 @@ def request_refresh(now: datetime | None = None) -> bool:
     wait = 0.0
     if snapshot.computed_at is not None:
         wait = max(0.0, refresh_interval() - (now - snapshot.computed_at).total_seconds())
-    refresh_agreement_task.apply_async(countdown=wait)
+    if background and not refresh_agreement_task.app.conf.task_always_eager:
+        # Publishing talks to the broker (the first time per process: seconds with the SQLite
+        # broker): not on an annotator's request. A lost message is asked again after LOST_AFTER.
+        threading.Thread(target=refresh_agreement_task.apply_async, kwargs={"countdown": wait},
+                         daemon=True).start()
+    else:
+        refresh_agreement_task.apply_async(countdown=wait)
     return True
 
 
@@ -85,7 +92,7 @@ def labels_changed() -> None:
     if last is not None and clock - last < THROTTLE_S:
         return
     _last_asked[pid] = clock
-    request_refresh()
+    request_refresh(background=True)
 
 
 def stored() -> AgreementSnapshot | None:
