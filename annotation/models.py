@@ -110,6 +110,9 @@ class QueueSnapshot(models.Model):
     the models or the queue settings change, the entries are recomputed."""
 
     fingerprint = models.CharField(max_length=500, blank=True)
+    ready_videos = models.JSONField(default=list, blank=True, help_text="ids of the ready videos then")
+    pending = models.CharField(max_length=200, blank=True,
+                               help_text="models/settings part of a full recomputation queued (a task)")
 
 
 class SegmentAggregate(models.Model):

@@ -11,7 +11,7 @@ from inference.models import Prelabel
 from labelstudio_emo.permissions import ANNOTATORS_GROUP
 
 from . import agreement_store, queue_state, segment_aggregates
-from .models import Assignment, Export, GoldLabel, Label, QueueSnapshot, ReviewedLabel
+from .models import Assignment, Export, GoldLabel, Label, ReviewedLabel
 
 
 @receiver(post_migrate)
@@ -59,7 +59,7 @@ def remove_export_file(sender, instance, **kwargs):
 @receiver(post_save, sender=Prelabel, dispatch_uid="queue_prelabel_rewritten")
 def prelabel_rewritten(sender, instance, created, **kwargs):
     """A prelabel changed in place (re-run of the same model): the queue's
-    ranking was computed from the old one. New prelabels need nothing here:
-    the queue's fingerprint already sees them."""
+    ranking of its segment was computed from the old one. New prelabels need
+    nothing here: the queue's fingerprint already sees them."""
     if not created:
-        QueueSnapshot.objects.filter(pk=1).exclude(fingerprint="").update(fingerprint="")
+        queue_state.recompute({instance.segment_id})

@@ -22,3 +22,12 @@ def refresh_agreement_task() -> dict:
     snapshot = refresh()
     return {"computed_at": snapshot.computed_at.isoformat(), "n_labels": snapshot.n_labels,
             "seconds": snapshot.seconds}
+
+
+@shared_task(name="io.rebuild_queue")
+def rebuild_queue_task() -> dict:
+    """Recompute every queue entry after a new model or queue setting (queue_state.request_rebuild)."""
+    from annotation.queue_state import rebuild
+
+    rebuild()
+    return {"ok": True}
