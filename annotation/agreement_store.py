@@ -15,13 +15,14 @@ people label, one computation per interval.
 """
 
 import os
-import threading
 import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+
+from labelstudio_emo.celery import enqueue_off_request
 
 from . import selectors
 from .agreement import AgreementReport, agreement_sums, build_report
@@ -57,7 +58,7 @@ def refresh() -> AgreementSnapshot:
     return AgreementSnapshot.objects.get(pk=1)
 
 
-def request_refresh(now: datetime | None = None, background: bool = False) -> bool:
+def request_refresh(now: datetime | None = None) -> bool:
     """Queue one computation unless one is queued already; it runs
     AGREEMENT_REFRESH_SECONDS after the last one at the earliest. True if queued."""
     from .tasks import refresh_agreement_task
@@ -75,13 +76,7 @@ def request_refresh(now: datetime | None = None, background: bool = False) -> bo
     wait = 0.0
     if snapshot.computed_at is not None:
         wait = max(0.0, refresh_interval() - (now - snapshot.computed_at).total_seconds())
-    if background and not refresh_agreement_task.app.conf.task_always_eager:
-        # Publishing talks to the broker (the first time per process: seconds with the SQLite
-        # broker): not on an annotator's request. A lost message is asked again after LOST_AFTER.
-        threading.Thread(target=refresh_agreement_task.apply_async, kwargs={"countdown": wait},
-                         daemon=True).start()
-    else:
-        refresh_agreement_task.apply_async(countdown=wait)
+    enqueue_off_request(refresh_agreement_task, countdown=wait)  # if lost, asked again after LOST_AFTER
     return True
 
 
@@ -92,7 +87,7 @@ def labels_changed() -> None:
     if last is not None and clock - last < THROTTLE_S:
         return
     _last_asked[pid] = clock
-    request_refresh(background=True)
+    request_refresh()
 
 
 def stored() -> AgreementSnapshot | None:

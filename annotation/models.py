@@ -36,8 +36,7 @@ class Label(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["annotator", "created_at"], name="label_annotator_created"),  # done today
-                   models.Index(fields=["-updated_at", "-id"], name="label_updated")]  # admin list order
+        indexes = [models.Index(fields=["annotator", "created_at"], name="label_annotator_created")]  # done today
         constraints = [
             models.UniqueConstraint(fields=["segment", "annotator"], name="label_unique_per_annotator"),
             category_constraint("label"),
@@ -79,7 +78,6 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["annotator", "status"], name="assignment_annotator_status"),  # held
             models.Index(fields=["status", "expires_at"], name="assignment_status_expires"),  # expiry sweep
-            models.Index(fields=["-created_at", "-id"], name="assignment_created"),  # admin list order
         ]
         constraints = [
             # nobody is given the same segment twice

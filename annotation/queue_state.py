@@ -33,6 +33,7 @@ from django.db.models import Case, Count, F, Value, When
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
+from labelstudio_emo.celery import enqueue_off_request
 
 from .models import Assignment, GoldLabel, Label, QueueEntry, QueueSnapshot
 from .selectors import current_model_id
@@ -167,7 +168,7 @@ def request_rebuild(fingerprint: str) -> None:
 
     scope = "|".join(fingerprint.split("|")[GLOBAL_PARTS])
     if QueueSnapshot.objects.filter(pk=1).exclude(pending=scope).update(pending=scope):
-        rebuild_queue_task.delay()
+        enqueue_off_request(rebuild_queue_task)  # the annotator who noticed does not wait for it
 
 
 def _read_inputs() -> tuple[str | None, list, str]:

@@ -115,7 +115,7 @@ def build(n_segments: int, n_videos: int) -> dict:
     User.objects.create_user("staff", password="bench-password", is_staff=True, is_superuser=True)
     group, _ = Group.objects.get_or_create(name="annotators")
     annotators = []
-    for i in range(ANNOTATORS + 2):  # two more: the annotators whose first next is timed
+    for i in range(ANNOTATORS + 3):  # three more: the annotators whose first next is timed
         user = User.objects.create_user(f"annotator{i}", password="bench-password")
         user.groups.add(group)
         annotators.append(user)
@@ -242,6 +242,15 @@ def serve(repeat: int, teacher_id: int) -> dict:
     newcomer.force_login(User.objects.get(username=f"annotator{ANNOTATORS + 1}"))
     after_import, _ = next_and_label(newcomer, rng)
     results[f"annotator: first next after importing {IMPORTED} segments"] = [after_import]
+
+    # A new teacher becomes the active model: every segment's ranking changes (a task recomputes it).
+    ModelVersion.objects.filter(kind="teacher").update(is_active=False)
+    ModelVersion.objects.create(kind="teacher", name="bench-teacher-2", arch="x", weights="-", sha256="1" * 64,
+                                is_active=True)
+    third = Client()
+    third.force_login(User.objects.get(username=f"annotator{ANNOTATORS + 2}"))
+    after_model, _ = next_and_label(third, rng)
+    results["annotator: first next after a new teacher model"] = [after_model]
     return {"urls": {url: [round(ms, 1) for ms in values] for url, values in results.items()},
             "web_peak_mb": round(peak_mb())}
 

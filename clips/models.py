@@ -127,7 +127,6 @@ class Segment(models.Model):
     class Meta:
         ordering = ["video", "start"]
         constraints = [models.CheckConstraint(condition=Q(end__gt=F("start")), name="segment_end_after_start")]
-        indexes = [models.Index(fields=["video", "start", "-id"], name="segment_video_start")]  # list order
 
     @property
     def duration(self) -> float:

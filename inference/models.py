@@ -65,7 +65,6 @@ class Prelabel(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["-created_at", "-id"], name="prelabel_created")]  # admin list order
         constraints = [
             models.UniqueConstraint(fields=["segment", "model_version"], name="prelabel_unique_per_model"),
             *va_constraints("prelabel"),

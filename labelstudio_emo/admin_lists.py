@@ -31,3 +31,6 @@ class LargeTableAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+    # Newest first by primary key: a walk down the pk index whatever the filter
+    # (a model's Meta ordering, e.g. by video then start, sorted the table).
+    ordering = ("-pk",)

@@ -24,8 +24,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotation', '0003_queue_state_and_indexes'),
-        ('clips', '0003_segment_segment_video_start'),
-        ('inference', '0002_prelabel_prelabel_created'),
+        ('clips', '0002_facetrack_mouth'),
+        ('inference', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -55,14 +55,6 @@ class Migration(migrations.Migration):
                 ('reviewed', models.BooleanField(default=False)),
                 ('gold', models.BooleanField(default=False)),
             ],
-        ),
-        migrations.AddIndex(
-            model_name='assignment',
-            index=models.Index(fields=['-created_at', '-id'], name='assignment_created'),
-        ),
-        migrations.AddIndex(
-            model_name='label',
-            index=models.Index(fields=['-updated_at', '-id'], name='label_updated'),
         ),
         migrations.AddIndex(
             model_name='segmentaggregate',
