@@ -27,7 +27,6 @@ from labelstudio_emo.celery import enqueue_off_request
 from . import selectors
 from .agreement import AgreementReport, agreement_sums, build_report
 from .models import AgreementSnapshot
-from .write_gate import write_transaction
 
 THROTTLE_S = 10.0  # per process: a burst of saves asks once
 LOST_AFTER = timedelta(minutes=30)  # a queued computation never ran (worker lost it): ask again
@@ -51,10 +50,11 @@ def refresh() -> AgreementSnapshot:
     AgreementSnapshot.objects.filter(pk=1).update(requested_at=None)
     started = time.perf_counter()
     report = compute()
-    with write_transaction():
-        AgreementSnapshot.objects.filter(pk=1).update(
-            report=report.as_dict(), computed_at=timezone.now(), n_labels=report.n_labels,
-            seconds=time.perf_counter() - started)
+    # One UPDATE, no write_transaction: in eager mode this runs from a label's on_commit
+    # callback, inside that label's (non-reentrant) write gate.
+    AgreementSnapshot.objects.filter(pk=1).update(
+        report=report.as_dict(), computed_at=timezone.now(), n_labels=report.n_labels,
+        seconds=time.perf_counter() - started)
     return AgreementSnapshot.objects.get(pk=1)
 
 
@@ -65,8 +65,7 @@ def request_refresh(now: datetime | None = None) -> bool:
 
     now = now or timezone.now()
     # No write_transaction here: this runs from on_commit callbacks, which fire while the
-    # label's own write_transaction still holds the (non-reentrant) gate. One conditional
-    # UPDATE needs no transaction of its own.
+    # label's own write_transaction still holds the (non-reentrant) gate.
     snapshot, _ = AgreementSnapshot.objects.get_or_create(pk=1)
     claimed = (AgreementSnapshot.objects.filter(pk=1)
                .filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - LOST_AFTER))
