@@ -12,6 +12,7 @@ indexed count, whatever the corpus size:
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
@@ -62,11 +63,17 @@ def week_start(now: datetime | None = None) -> datetime:
     return monday.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _labels_per_annotator_since(since: datetime, user_ids: list[int]) -> dict[int, int]:
+    # Per annotator: each count is a range read of the (annotator, created_at) index.
+    return dict(Label.objects.filter(annotator_id__in=user_ids, created_at__gte=since)
+                .values_list("annotator_id").annotate(n=Count("id")).values_list("annotator_id", "n"))
+
+
 def label_activity(now: datetime | None = None) -> dict:
     """Labels made today and this week, and who labelled this week."""
     now = timezone.localtime(now or timezone.now())
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    week = Label.objects.filter(created_at__gte=week_start(now)).aggregate(
-        n=Count("id"), annotators=Count("annotator_id", distinct=True))
-    return {"today": Label.objects.filter(created_at__gte=midnight).count(), "week": week["n"],
-            "active_annotators": week["annotators"]}
+    users = list(get_user_model().objects.values_list("id", flat=True))
+    week = _labels_per_annotator_since(week_start(now), users)
+    today = _labels_per_annotator_since(midnight, users)
+    return {"today": sum(today.values()), "week": sum(week.values()), "active_annotators": len(week)}

@@ -127,3 +127,15 @@ def test_review_order_follows_the_aggregates_after_label_edits(corpus, staff_cli
     assert SegmentAggregate.objects.get(pk=last).disagreement == 0
     Label.objects.filter(segment_id=last).delete()
     assert not SegmentAggregate.objects.filter(pk=last).exists()
+
+
+def test_dashboard_shows_the_stored_alpha(corpus, staff_client):
+    segments, users = corpus
+    for user in users[:3]:
+        label(user, "happy", 0.5, 0.5)
+        label(user, "sad" if user is users[2] else "fear", -0.5, 0.1)
+    assert 'data-figure="alpha">α not computed yet' in staff_client.get("/").content.decode()
+    snapshot = agreement_store.refresh()
+    page = staff_client.get("/").content.decode()
+    assert f'data-figure="alpha">{snapshot.report["alpha_category"]:.2f}' in page
+    assert "over 6 labels" in page

@@ -18,9 +18,11 @@ if ($("players") && segment.media.url) {
 
 // The inputs keep any value typed (e.g. an unrounded mean); the pad follows them,
 // and moving the pad writes its (0.01-rounded) point back into them.
+// An axis the pad did not move keeps its typed value.
+const follow = (input, value) => { if (Math.round(Number(input.value) * 100) / 100 !== value) input.value = value; };
 const pad = new VAPad({ pad: $("vapad"), dot: $("vapad-dot"), ghost: $("vapad-ghost"),
                         valenceOut: $("va-v"), arousalOut: $("va-a"),
-                        onChange: () => { form.valence.value = pad.valence; form.arousal.value = pad.arousal; } });
+                        onChange: () => { follow(form.valence, pad.valence); follow(form.arousal, pad.arousal); } });
 const fromInputs = () => pad.set(Number(form.valence.value) || 0, Number(form.arousal.value) || 0);
 fromInputs();
 pad.showGhost(segment.prelabel);

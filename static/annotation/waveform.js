@@ -20,9 +20,10 @@ export function peaks(samples, columns, from = 0, to = samples.length) {
 }
 
 async function decode(url) {
-  const response = await fetch(url, { credentials: "same-origin" });
+  const stop = new AbortController();
+  const response = await fetch(url, { credentials: "same-origin", signal: stop.signal });
   const size = Number(response.headers.get("Content-Length") || 0);
-  if (!response.ok || size > MAX_BYTES) return null;
+  if (!response.ok || size > MAX_BYTES) { stop.abort(); return null; }
   const audio = await new OfflineAudioContext(1, 1, RATE).decodeAudioData(await response.arrayBuffer());
   return { samples: audio.getChannelData(0), rate: audio.sampleRate };
 }
