@@ -2,7 +2,6 @@ from django.contrib import admin
 
 from labelstudio_emo.admin_lists import LargeTableAdmin
 
-from . import segment_aggregates
 from .models import (AgreementSnapshot, Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot,
                      ReviewedLabel, SegmentAggregate)
 
@@ -21,10 +20,6 @@ class LabelAdmin(LargeTableAdmin):
     list_filter = ("category", "annotator")
     raw_id_fields = ("segment", "prelabel_shown")
     inlines = [LabelHistoryInline]
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        segment_aggregates.refresh(obj.segment_id)  # the review list's summary of this segment
 
 
 @admin.register(LabelHistory)

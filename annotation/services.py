@@ -9,14 +9,14 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from clips.models import Segment
 from labelstudio_emo import fast_insert
 from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
 
-from . import agreement_store, queue, queue_state, segment_aggregates
+from . import queue, queue_state
 from .models import FLAGS, Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
 from .selectors import prelabel_for, prelabels_hidden
 from .write_gate import write_transaction
@@ -150,8 +150,6 @@ def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None
                     arousal=values.arousal, flags=values.flags, seconds_spent=values.seconds_spent,
                     prelabel_shown_id=shown.id if shown else None))
                 _history(label, user)
-                segment_aggregates.refresh(segment_id)
-                transaction.on_commit(agreement_store.labels_changed)
                 return SaveResult(label, created=True, changed=True)
         # An existing label (or one a concurrent request of this user just made): re-read it under lock.
         label = Label.objects.select_for_update().filter(segment_id=segment_id, annotator=user).first()
@@ -163,8 +161,6 @@ def save_label(user, values: LabelValues, *, assignment_id=None, segment_id=None
             label.seconds_spent = min(label.seconds_spent + values.seconds_spent, MAX_SECONDS_PER_LABEL * 4)
             label.save()
             _history(label, user)
-            segment_aggregates.refresh(segment_id)
-            transaction.on_commit(agreement_store.labels_changed)
             changed = True
         else:
             changed = False

@@ -26,11 +26,13 @@ post_delete.connect(queue_state.label_deleted, sender=Label, dispatch_uid="queue
 post_delete.connect(queue_state.assignment_deleted, sender=Assignment, dispatch_uid="queue_assignment_deleted")
 
 
-# The review list's per-segment summaries (annotation/segment_aggregates.py). Label saves go
-# through services.save_label, which refreshes them itself: a post_save receiver on Label would
-# push its hot-path insert off the fast path (labelstudio_emo/fast_insert.py).
+# A label written, changed or deleted (API, admin, shell): its segment's summary for the review
+# list (annotation/segment_aggregates.py) is rewritten in the same transaction, and the stored
+# agreement report asks for a refresh once committed. labelstudio_emo/fast_insert.py sends
+# post_save too, so the API's fast insert is covered.
+@receiver(post_save, sender=Label, dispatch_uid="aggregate_label_saved")
 @receiver(post_delete, sender=Label, dispatch_uid="aggregate_label_deleted")
-def label_deleted(sender, instance, **kwargs):
+def label_changed(sender, instance, **kwargs):
     segment_aggregates.refresh(instance.segment_id)
     transaction.on_commit(agreement_store.labels_changed)
 
