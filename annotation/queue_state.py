@@ -33,10 +33,10 @@ from django.db.models import Case, F, Value, When
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
+from inference.selectors import counting_prelabel_id_sql, current_model_id
 from labelstudio_emo.celery import enqueue_off_request
 
 from .models import Assignment, GoldLabel, Label, QueueEntry, QueueSnapshot
-from .selectors import current_model_id
 from .write_gate import write_transaction
 
 MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
@@ -65,44 +65,37 @@ def _chunks(ids: list[int]):
         yield ids[i:i + CHUNK]
 
 
-def _queueable_rows(teacher_id: int | None, segment_ids: list[int] | None = None) -> list[tuple]:
-    """(segment id, teacher category, teacher entropy) of every ready, non-gold
-    segment (or of those among `segment_ids`). Plain SQL: runs only when queue
-    entries are recomputed, not per request."""
+def _queueable_rows(segment_ids: list[int] | None = None) -> list[tuple]:
+    """(segment id, category, entropy of the prelabel that counts) of every
+    ready, non-gold segment, or of those among `segment_ids`. Plain SQL: runs
+    only when queue entries are recomputed, not per request."""
     segment, video = Segment._meta.db_table, Video._meta.db_table
     prelabel, gold = Prelabel._meta.db_table, GoldLabel._meta.db_table
+    counting, params = counting_prelabel_id_sql("s", prefer=ModelVersion.Kind.TEACHER)  # the teacher's doubt
     # CROSS JOIN: SQLite then reads the segments first (by id, for an IN list) instead of
     # walking every ready video's segments (a second per 500 ids at 100,000 segments).
-    sql = (f"SELECT s.id, p.category, p.entropy FROM {segment} s "
+    sql = (f"SELECT q.id, p.category, p.entropy FROM (SELECT s.id, {counting} AS prelabel_id FROM {segment} s "
            f"CROSS JOIN {video} v "
-           f"LEFT JOIN {prelabel} p ON p.segment_id = s.id AND p.model_version_id = %s "
            f"WHERE v.id = s.video_id AND v.status = %s "
-           f"AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id)")
+           f"AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id){{scope}}) q "
+           f"LEFT JOIN {prelabel} p ON p.id = q.prelabel_id")
     with connection.cursor() as cursor:
         if segment_ids is None:
-            cursor.execute(sql, [teacher_id, Video.Status.READY])
+            cursor.execute(sql.format(scope=""), [*params, Video.Status.READY])
             return cursor.fetchall()
         rows = []
         for chunk in _chunks(segment_ids):
-            cursor.execute(sql + f" AND s.id IN ({', '.join(['%s'] * len(chunk))})",
-                           [teacher_id, Video.Status.READY, *chunk])
+            cursor.execute(sql.format(scope=f" AND s.id IN ({', '.join(['%s'] * len(chunk))})"),
+                           [*params, Video.Status.READY, *chunk])
             rows += cursor.fetchall()
         return rows
 
 
 def priority_rows(segment_ids: list[int] | None = None) -> list[Candidate]:
     """Every queueable (ready, non-gold) segment, or those among `segment_ids`,
-    with its predicted class and uncertainty: the shown prelabel is the current
-    teacher's (a join on the (segment, model) unique index), else the segment's
-    newest prelabel."""
-    rows = _queueable_rows(current_model_id(ModelVersion.Kind.TEACHER), segment_ids)
-    missing = [pk for pk, category, _ in rows if category is None]
-    fallback: dict[int, tuple[str, float]] = {}
-    for chunk in _chunks(missing):
-        for seg, category, entropy in (Prelabel.objects.filter(segment_id__in=chunk)
-                                       .order_by("segment_id", "created_at", "pk")
-                                       .values_list("segment_id", "category", "entropy")):
-            fallback[seg] = (category, entropy)  # the last one written wins = the newest
+    with its predicted class and uncertainty, from the prelabel that counts,
+    the teacher's preferred (inference.selectors)."""
+    rows = _queueable_rows(segment_ids)
     students: dict[int, str] = {}
     student_id = current_model_id(ModelVersion.Kind.STUDENT) if queue_order() == "disagreement" else None
     if student_id is not None:
@@ -114,7 +107,7 @@ def priority_rows(segment_ids: list[int] | None = None) -> list[Candidate]:
     out = []
     for pk, category, entropy in rows:
         if category is None:
-            category, entropy = fallback.get(pk, (NO_PREDICTION, -1.0))
+            category, entropy = NO_PREDICTION, -1.0
         uncertainty = float(entropy)
         if pk in students and category != NO_PREDICTION and students[pk] != category:
             uncertainty += MAX_ENTROPY  # teacher and student disagree: ask first
