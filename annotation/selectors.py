@@ -12,6 +12,7 @@ from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, FilteredRelation, Prefetch, Q, Sum
 from django.db.models.functions import Abs
@@ -142,14 +143,26 @@ def assignment_for_label(label: Label) -> Assignment | None:
 # --- review ---------------------------------------------------------------------
 
 REVIEW_ORDER = ("reviewed", "-disagreement", "-n_labels", "segment_id")  # the index segmentaggregate_review
+REVIEW_PAGE_SIZE = 50
 
 
 def review_rows(only_open: bool = False):
     """Labelled segments, most disputed first; among equals, more raters first
     (their disagreement is better evidence). Reads the per-segment summaries
-    (annotation/segment_aggregates.py): slice or paginate it."""
-    rows = SegmentAggregate.objects.select_related("segment__video").order_by(*REVIEW_ORDER)
+    (annotation/segment_aggregates.py)."""
+    rows = SegmentAggregate.objects.order_by(*REVIEW_ORDER)
     return rows.filter(reviewed=False) if only_open else rows
+
+
+def review_page(only_open: bool, number) -> Page:
+    """One page of review_rows(): its ids from the summary index alone (a deep
+    OFFSET joined to segments and videos made PostgreSQL sort the table), then
+    those rows with their segment and video."""
+    page = Paginator(review_rows(only_open).values_list("segment_id", flat=True), REVIEW_PAGE_SIZE).get_page(number)
+    ids = list(page.object_list)
+    rows = SegmentAggregate.objects.select_related("segment__video").in_bulk(ids)
+    page.object_list = [rows[pk] for pk in ids if pk in rows]
+    return page
 
 
 def next_open_segment(after_id: int) -> int | None:

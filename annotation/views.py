@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -63,8 +62,7 @@ def agreement(request):
 
 @staff_required
 def review_list(request):
-    rows = selectors.review_rows(only_open=request.GET.get("open") == "1")
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page = selectors.review_page(request.GET.get("open") == "1", request.GET.get("page"))
     return render(request, "annotation/review_list.html", {
         "page": page, "only_open": request.GET.get("open") == "1", "emotions": EMOTIONS})
 
