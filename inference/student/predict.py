@@ -43,6 +43,13 @@ def checkpoint_bytes(model: StudentNet, features: FeatureConfig, meta: dict | No
     return buffer.getvalue()
 
 
+def check_checkpoint(arch: str, data: bytes) -> None:
+    """Raise unless `data` is a checkpoint of this student architecture (registration)."""
+    if arch != ARCH:
+        raise ValueError(f"unknown student architecture {arch!r}; known: {ARCH}")
+    load_student(data)
+
+
 def load_student(source, device: str | None = None) -> Student:
     """Checkpoint path, file object or bytes -> Student ready for inference."""
     if isinstance(source, (bytes, bytearray)):
