@@ -12,8 +12,7 @@ from clips.models import Segment
 from labelstudio_emo.emotions import EMOTIONS
 from labelstudio_emo.permissions import is_annotator, staff_required
 
-from . import selectors, services
-from .agreement import agreement_report
+from . import agreement_store, selectors, services
 from .export.aggregate import aggregate_segment_labels
 from .models import FLAG_CHOICES
 from .serializers import segment_payload
@@ -50,15 +49,16 @@ def annotate(request):
 
 @staff_required
 def agreement(request):
-    report = agreement_report(selectors.agreement_rows())
-    confusion = report.teacher_confusion
+    snapshot, overview = agreement_store.stored_or_requested(), selectors.queue_overview()
+    report = snapshot.report if snapshot else None
+    confusion = report["teacher_confusion"] if report else []
     row_max = max((max(row) for row in confusion), default=0) or 1
     confusion_rows = [
         {"teacher": cls, "cells": [{"n": n, "shade": round(n / row_max, 3), "diag": i == j}
                                    for j, n in enumerate(row)], "total": sum(row)}
-        for i, (cls, row) in enumerate(zip(report.classes, confusion))]
+        for i, (cls, row) in enumerate(zip(report["classes"] if report else [], confusion))]
     return render(request, "annotation/agreement.html", {
-        "report": report, "confusion_rows": confusion_rows, "overview": selectors.queue_overview()})
+        "report": report, "snapshot": snapshot, "confusion_rows": confusion_rows, "overview": overview})
 
 
 @staff_required
@@ -86,14 +86,7 @@ def review_detail(request, segment_id: int):
                     "valence": round(getattr(initial, "valence", None) or 0.0, 2),
                     "arousal": round(getattr(initial, "arousal", None) or 0.0, 2)},
         "emotions": EMOTIONS, "payload": segment_payload(segment),
-        "next_id": _next_open_segment(segment.pk)})
-
-
-def _next_open_segment(current_id: int) -> int | None:
-    for row in selectors.review_rows(only_open=True):
-        if row.segment.pk != current_id:
-            return row.segment.pk
-    return None
+        "next_id": selectors.next_open_segment(segment.pk)})
 
 
 def _values_from_post(post) -> services.LabelValues:
@@ -130,7 +123,7 @@ def review_save(request, segment_id: int):
         messages.error(request, error.message)
         return redirect("review-detail", segment_id=segment.pk)
     if action == "review_next":
-        nxt = _next_open_segment(segment.pk)
+        nxt = selectors.next_open_segment(segment.pk)
         if nxt:
             return redirect("review-detail", segment_id=nxt)
         messages.info(request, "No other segment is waiting for review.")
