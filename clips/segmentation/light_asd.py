@@ -63,14 +63,40 @@ class FactorisedBlock(nn.Module):
             setattr(self, f"bn_t_{k}", norm(c_out, eps=1e-3, momentum=0.01))
         self.last = conv(c_out, c_out, 1, bias=False)
         self.bn_last = norm(c_out, eps=1e-3, momentum=0.01)
+        self._folded: dict[str, tuple] = {}  # conv name -> (parameter versions, weight, bias) in eval mode
+
+    def _conv_bn_relu(self, conv_name: str, bn_name: str, x):
+        conv, norm = getattr(self, conv_name), getattr(self, bn_name)
+        if self.training:
+            return F.relu(norm(_convolve(conv, x)))
+        # Inference: the batch norm folded into the convolution (same function, one pass fewer).
+        versions = tuple(t._version for t in (conv.weight, norm.weight, norm.bias, norm.running_mean, norm.running_var))
+        cached = self._folded.get(conv_name)
+        if cached is None or cached[0] != versions:
+            with torch.no_grad():
+                scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+                weight = conv.weight * scale.view(-1, *[1] * (conv.weight.dim() - 1))
+                cached = self._folded[conv_name] = (versions, weight, norm.bias - norm.running_mean * scale)
+        return F.relu(_convolve(conv, x, cached[1], cached[2]), inplace=True)
 
     def _branch(self, x, k):
-        get = lambda name: getattr(self, name)  # noqa: E731
-        x = F.relu(get(f"bn_{self.first}_{k}")(get(f"{self.first}_{k}")(x)))
-        return F.relu(get(f"bn_t_{k}")(get(f"t_{k}")(x)))
+        x = self._conv_bn_relu(f"{self.first}_{k}", f"bn_{self.first}_{k}", x)
+        return self._conv_bn_relu(f"t_{k}", f"bn_t_{k}", x)
 
     def forward(self, x):
-        return F.relu(self.bn_last(self.last(self._branch(x, 3) + self._branch(x, 5))))
+        return self._conv_bn_relu("last", "bn_last", self._branch(x, 3) + self._branch(x, 5))
+
+
+def _convolve(conv, x, weight=None, bias=None):
+    """conv(x), with another weight and bias if given. A video time convolution
+    (k x 1 x 1 Conv3d) runs as the same 2-D convolution over (T, H*W): PyTorch has
+    no fast CPU kernel for it (~5x slower)."""
+    weight = conv.weight if weight is None else weight
+    if weight.dim() == 5 and weight.shape[-2:] == (1, 1) and weight.shape[2] > 1:
+        b, c, t, h, w = x.shape
+        out = F.conv2d(x.reshape(b, c, t, h * w), weight.squeeze(-1), bias, padding=(conv.padding[0], 0))
+        return out.view(b, -1, t, h, w)
+    return conv._conv_forward(x, weight, bias)
 
 
 class VisualEncoder(nn.Module):
@@ -84,7 +110,17 @@ class VisualEncoder(nn.Module):
 
     @staticmethod
     def _halve(x):
-        return F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
+        """Max over 3x3 px, stride 2, padding 1, frame by frame: max_pool3d((1, 3, 3), (1, 2, 2),
+        (0, 1, 1)) as the max of nine strided views (same values; PyTorch's CPU pooling here is ~2x slower)."""
+        h, w = x.shape[-2:]
+        ho, wo = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        padded = F.pad(x, (1, 1, 1, 1), value=float("-inf"))
+        out = padded[..., 0:2 * ho - 1:2, 0:2 * wo - 1:2].clone()
+        for dy in range(3):
+            for dx in range(3):
+                if dy or dx:
+                    torch.maximum(out, padded[..., dy:dy + 2 * ho - 1:2, dx:dx + 2 * wo - 1:2], out=out)
+        return out
 
     def forward(self, x):
         x = self._halve(self.block1(x))
