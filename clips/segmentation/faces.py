@@ -220,8 +220,18 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
         return (int(round(rect.top() * scale)), int(round(rect.right() * scale)),
                 int(round(rect.bottom() * scale)), int(round(rect.left() * scale)))
 
+    # The same face of the same frame can be wanted twice (a track's refresh and the lone
+    # face's identity check); an encoding costs ~70 ms, so the current frame's are kept.
+    memo: dict = {"frame": None, "codes": {}}
+
     def encode(frame, shape) -> np.ndarray:
-        return np.array(api.face_encoder.compute_face_descriptor(frame, shape, 1))
+        if memo["frame"] is not frame:  # holding the frame keeps `is` meaningful
+            memo["frame"], memo["codes"] = frame, {}
+        r = shape.rect
+        key = (r.left(), r.top(), r.right(), r.bottom())
+        if key not in memo["codes"]:
+            memo["codes"][key] = np.array(api.face_encoder.compute_face_descriptor(frame, shape, 1))
+        return memo["codes"][key]
 
     finished: list[FaceTrack] = []
     cuts: list[float] = []
