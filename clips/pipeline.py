@@ -73,6 +73,10 @@ class SegmentationError(RuntimeError):
     """A clear, user-facing reason why a video cannot be segmented."""
 
 
+# The student's speech-encoder features are cached as soon as segment audio exists.
+ENCODE_SEGMENTS_TASK = "gpu.encode_segments"
+
+
 def default_params() -> SegmentationParams:
     """Defaults, overridden by settings.SEGMENTATION (e.g. {"faces": {"detector": "cnn"}})."""
     return SegmentationParams.from_dict(getattr(settings, "SEGMENTATION", None))
@@ -396,7 +400,19 @@ def cut_segment_audio(video_id: int, report=None) -> int:
         Segment.objects.bulk_update(segments, ["audio"])
     stale = set(old) - {s.audio.name for s in segments}
     transaction.on_commit(lambda: _delete_files(stale))
+    transaction.on_commit(lambda: _enqueue_by_name(ENCODE_SEGMENTS_TASK, video_id))
     return len(segments)
+
+
+def _enqueue_by_name(task: str, *args) -> None:
+    """A later stage's task, sent by name (clips never imports inference)."""
+    from labelstudio_emo.celery import app
+    try:
+        if app.conf.task_always_eager:
+            app.loader.import_default_modules()  # eager runs resolve the by-name task locally
+        app.signature(task, args=args).apply_async()
+    except Exception:  # noqa: BLE001 - e.g. broker down: `encode_segments` backfills, training encodes
+        log.exception("could not queue %s for video %s", task, args)
 
 
 def make_segment_crops(video_id: int, params: SegmentationParams | None = None, report=None) -> int:

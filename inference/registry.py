@@ -114,14 +114,15 @@ def _validate_student(arch: str, path: Path) -> bytes:
     """The student work's own loader decides (inference.student.predict)."""
     data = path.read_bytes()
     try:
-        from inference.student.model import ARCH
-        from inference.student.predict import load_student
+        from inference.student.predict import ARCHS, load_student
     except ImportError:  # no student code: at least a PyTorch file
-        ARCH, load_student = arch, lambda raw: torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    if arch != ARCH:
-        raise RegistryError(f"unknown student architecture {arch!r}; known: {ARCH}")
+        ARCHS, load_student = (arch,), lambda raw: torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    if arch not in ARCHS:
+        raise RegistryError(f"unknown student architecture {arch!r}; known: {', '.join(ARCHS)}")
     try:
-        load_student(data)
+        student = load_student(data)
+        if getattr(student, "arch", arch) != arch:
+            raise ValueError(f"the checkpoint is a {student.arch} student")
     except Exception as exc:
         raise RegistryError(f"{path}: not a {arch} student checkpoint ({type(exc).__name__}: {exc})") from exc
     return data

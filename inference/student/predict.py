@@ -1,4 +1,11 @@
-"""Checkpoints and inference for the student (pure: paths/arrays in, arrays out)."""
+"""Checkpoints and inference for the student (pure: paths/arrays in, arrays out).
+
+Two kinds of student: an encoder head (ARCH "encoder-head": frozen speech
+encoder frames -> pooled stats -> head) and the log-mel network trained from
+scratch ("crnn-attn", the fallback when no encoder is installed). Both answer
+`featurize(waves)` and `predict_features(feats)`, so evaluation and
+prelabelling run the same code for either.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,12 @@ import torch
 
 from labelstudio_emo.emotions import EMOTIONS
 
+from . import head as H
+from .encoders import EncoderError, SpeechEncoder, load_encoder
 from .features import FeatureConfig, log_mel, read_audio
 from .model import ARCH, ModelConfig, StudentNet
+
+ARCHS = (H.ARCH, ARCH)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -23,14 +34,48 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 @dataclass
 class Student:
-    model: StudentNet
+    model: StudentNet | None
     features: FeatureConfig
     device: torch.device
     meta: dict
+    head: object = None            # HeadNet or ClassicalHead (encoder-head students)
+    encoder_info: dict | None = None
+    _encoder: SpeechEncoder | None = None
 
     @property
     def classes(self) -> tuple:
         return tuple(self.meta.get("classes") or EMOTIONS)
+
+    @property
+    def arch(self) -> str:
+        return H.ARCH if self.head is not None else ARCH
+
+    @property
+    def encoder(self) -> SpeechEncoder:
+        """The encoder the head was trained on, loaded on first use; a
+        different checksum than at training time is refused."""
+        if self._encoder is None:
+            info = self.encoder_info or {}
+            encoder = load_encoder(info.get("spec") or info.get("name"), mode=info.get("mode") or "trim")
+            if info.get("checksum") and encoder.checksum != info["checksum"]:
+                raise EncoderError(f"this student was trained on {info.get('name')} with weights "
+                                   f"{info['checksum'][:12]}..., the installed encoder has {encoder.checksum[:12]}...")
+            self._encoder = encoder
+        return self._encoder
+
+    def featurize(self, waves: list[np.ndarray], keys: list[str] | None = None) -> list[np.ndarray]:
+        """Mono waves at 16 kHz -> what predict_features takes (encoder frames or log-mels)."""
+        if self.head is not None:
+            return self.encoder.encode(waves, keys)
+        return [log_mel(w, self.features) for w in waves]
+
+    def predict_features(self, feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self.head is not None:
+            from .head_train import predict_pooled
+            if not feats:
+                return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros((0, 2), np.float32)
+            return predict_pooled(self.head, np.stack([H.pooled_stats(f) for f in feats]))
+        return predict_features(self.model, feats, self.device)
 
 
 def checkpoint_bytes(model: StudentNet, features: FeatureConfig, meta: dict | None = None) -> bytes:
@@ -43,6 +88,33 @@ def checkpoint_bytes(model: StudentNet, features: FeatureConfig, meta: dict | No
     return buffer.getvalue()
 
 
+def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None) -> bytes:
+    """An encoder-head student: the encoder's identity (name, spec, checksum) and the chosen head."""
+    if isinstance(head, H.ClassicalHead):
+        body = {"kind": "logreg", "state": head.to_state()}
+    else:
+        body = {"kind": "head", "config": head.cfg.to_dict(),
+                "state": {k: v.detach().cpu() for k, v in head.state_dict().items()}}
+    payload = {"arch": H.ARCH, "encoder": dict(encoder_info), "head": body, "classes": list(EMOTIONS),
+               "meta": meta or {}}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def _load_head(payload: dict, device: torch.device) -> Student:
+    body = payload["head"]
+    if body["kind"] == "logreg":
+        head = H.ClassicalHead.from_state(body["state"])
+    else:
+        head = H.HeadNet(H.HeadConfig.from_dict(body["config"]))
+        head.load_state_dict(body["state"])
+        head.eval()
+    meta = {**payload.get("meta", {}), "classes": payload.get("classes", list(EMOTIONS)), "head": body["kind"]}
+    return Student(model=None, features=FeatureConfig(), device=device, meta=meta, head=head,
+                   encoder_info=payload.get("encoder") or {})
+
+
 def load_student(source, device: str | None = None) -> Student:
     """Checkpoint path, file object or bytes -> Student ready for inference."""
     if isinstance(source, (bytes, bytearray)):
@@ -50,8 +122,10 @@ def load_student(source, device: str | None = None) -> Student:
     elif isinstance(source, Path):
         source = str(source)
     payload = torch.load(source, map_location="cpu", weights_only=True)
+    if payload.get("arch") == H.ARCH:
+        return _load_head(payload, pick_device(device))
     if payload.get("arch") != ARCH:
-        raise ValueError(f"not a student checkpoint (arch {payload.get('arch')!r}, expected {ARCH!r})")
+        raise ValueError(f"not a student checkpoint (arch {payload.get('arch')!r}, expected one of {ARCHS})")
     model = StudentNet(ModelConfig.from_dict(payload["model"]))
     model.load_state_dict(payload["state_dict"])
     dev = pick_device(device)
@@ -84,10 +158,10 @@ def predict_features(model: StudentNet, feats: list[np.ndarray], device: torch.d
     return probs, va
 
 
-def predict_waves(student: Student, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Mono waves at student.features.sample_rate -> (probs, va)."""
-    feats = [log_mel(w, student.features) for w in waves]
-    return predict_features(student.model, feats, student.device)
+def predict_waves(student: Student, waves: list[np.ndarray], keys: list[str] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Mono waves at 16 kHz -> (probs, va), through the student's encoder or log-mel."""
+    return student.predict_features(student.featurize(waves, keys))
 
 
 def predict_files(student: Student, paths) -> tuple[np.ndarray, np.ndarray]:
