@@ -8,20 +8,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelstudio_emo.permissions import IsAnnotator, IsStaff
+from labelstudio_emo.validation import MAX_OFFSET, parse_count, parse_ids
 
-from . import queue, selectors, services
+from . import progress, queue, selectors, services
 from .agreement import agreement_report
 from .serializers import (AgreementSerializer, AssignmentSerializer, LabelInputSerializer, LabelSerializer,
+                          QueueProgressSerializer,
                           RecentLabelSerializer, SkipSerializer, assignment_payload, label_payload, parse_label_input,
                           segment_payload)
-
-
-def _parse_ids(raw: str, limit: int = 5) -> list[int]:
-    try:
-        ids = [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise ValidationError({"exclude": "exclude must be comma-separated assignment ids."})
-    return ids[:limit]
 
 
 class QueueNextView(APIView):
@@ -38,12 +32,23 @@ class QueueNextView(APIView):
                                                                  "(the one currently shown)")],
         responses={200: AssignmentSerializer, 204: OpenApiResponse(description="nothing left to label")})
     def get(self, request):
-        exclude = _parse_ids(request.query_params.get("exclude", ""))
+        exclude = parse_ids(request.query_params.get("exclude", ""), "exclude", limit=5) or []
         assignment = queue.next_assignment(request.user, exclude=exclude)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(assignment_payload(assignment, selectors.segment_row(assignment.segment_id),
                                            done_today=selectors.labels_done_today(request.user)))
+
+
+class QueueProgressView(APIView):
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(operation_id="queue_progress", summary="How much is left: for the caller and for the corpus",
+                   responses={200: QueueProgressSerializer})
+    def get(self, request):
+        mine = progress.queue_progress(request.user)
+        return Response({"left_for_you": mine.left_for_you, "still_needed": mine.still_needed,
+                         "done_today": selectors.labels_done_today(request.user)})
 
 
 class AssignmentSkipView(APIView):
@@ -69,11 +74,8 @@ class LabelsView(APIView):
                     OpenApiParameter("limit", int, description="at most 50")],
         responses={200: RecentLabelSerializer(many=True)})
     def get(self, request):
-        try:
-            offset = max(0, int(request.query_params.get("offset", 0)))
-            limit = min(50, max(1, int(request.query_params.get("limit", 1))))
-        except ValueError:
-            raise ValidationError({"offset": "offset and limit must be integers."})
+        offset = parse_count(request.query_params.get("offset"), "offset", 0, MAX_OFFSET)
+        limit = max(1, min(50, parse_count(request.query_params.get("limit"), "limit", 1, 10**9)))
         labels = selectors.recent_labels(request.user)[offset:offset + limit]
         out = []
         for label in labels:

@@ -28,7 +28,6 @@ other; on PostgreSQL the UPDATE's row lock serialises them per segment and
 re-checks `is_open` after waiting.
 """
 
-import math
 import os
 from collections import Counter
 from datetime import datetime, timedelta
@@ -39,23 +38,15 @@ from django.conf import settings
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from clips.models import Segment, Video
-from inference.models import ModelVersion, Prelabel
+from clips.models import Video
 from labelstudio_emo import fast_insert
 from labelstudio_emo.emotions import EMOTIONS
 
 from . import queue_state
 from .models import Assignment, GoldLabel, Label, QueueEntry
-from .selectors import current_model_id
 from .write_gate import write_transaction
 
-MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
 MAX_HELD = 3  # active assignments one person may hold (current + preloaded + slack)
-NO_PREDICTION = "-"  # balancing bucket of segments without any prelabel
-
-
-def labels_per_segment() -> int:
-    return max(1, int(settings.ANNOTATION_LABELS_PER_SEGMENT))
 
 
 def assignment_minutes() -> float:
@@ -66,65 +57,12 @@ def gold_every() -> int:
     return int(getattr(settings, "ANNOTATION_GOLD_EVERY", 10))
 
 
-def queue_order() -> str:
-    return getattr(settings, "ANNOTATION_QUEUE_ORDER", "entropy")
-
-
 def is_live(assignment: Assignment, now: datetime | None = None) -> bool:
     return assignment.status == Assignment.Status.ACTIVE and assignment.expires_at > (now or timezone.now())
 
 
 def live_assignments(now: datetime):
     return Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__gt=now)
-
-
-class Candidate(NamedTuple):
-    segment_id: int
-    predicted: str  # class bucket used for balancing
-    uncertainty: float  # higher = ask people sooner
-
-
-def _queueable_rows(teacher_id: int | None) -> list[tuple]:
-    """(segment id, teacher category, teacher entropy) of every ready, non-gold
-    segment. Plain SQL over the whole corpus: runs only when the queue entries
-    are recomputed (queue_state.rebuild), not per request."""
-    segment, video = Segment._meta.db_table, Video._meta.db_table
-    prelabel, gold = Prelabel._meta.db_table, GoldLabel._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT s.id, p.category, p.entropy FROM {segment} s "
-            f"JOIN {video} v ON v.id = s.video_id "
-            f"LEFT JOIN {prelabel} p ON p.segment_id = s.id AND p.model_version_id = %s "
-            f"WHERE v.status = %s AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id)",
-            [teacher_id, Video.Status.READY])
-        return cursor.fetchall()
-
-
-def priority_rows() -> list[Candidate]:
-    """Every queueable (ready, non-gold) segment with its predicted class and
-    uncertainty: the shown prelabel is the current teacher's (a join on the
-    (segment, model) unique index), else the segment's newest prelabel."""
-    rows = _queueable_rows(current_model_id(ModelVersion.Kind.TEACHER))
-    missing = [pk for pk, category, _ in rows if category is None]
-    fallback: dict[int, tuple[str, float]] = {}
-    if missing:
-        for seg, category, entropy in (Prelabel.objects.filter(segment_id__in=missing)
-                                       .order_by("segment_id", "created_at", "pk")
-                                       .values_list("segment_id", "category", "entropy")):
-            fallback[seg] = (category, entropy)  # the last one written wins = the newest
-    students: dict[int, str] = {}
-    student_id = current_model_id(ModelVersion.Kind.STUDENT) if queue_order() == "disagreement" else None
-    if student_id is not None:
-        students = dict(Prelabel.objects.filter(model_version_id=student_id).values_list("segment_id", "category"))
-    out = []
-    for pk, category, entropy in rows:
-        if category is None:
-            category, entropy = fallback.get(pk, (NO_PREDICTION, -1.0))
-        uncertainty = float(entropy)
-        if pk in students and category != NO_PREDICTION and students[pk] != category:
-            uncertainty += MAX_ENTROPY  # teacher and student disagree: ask first
-        out.append(Candidate(pk, category, uncertainty))
-    return out
 
 
 BALANCE_WINDOW = 200  # the user's latest assignments the class balance looks at
@@ -158,7 +96,7 @@ def _open_by_bucket(user, per_bucket: int) -> dict[str, list[tuple[int, float]]]
             f"AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.segment_id = e.segment_id AND a.annotator_id = %s) "
             f"AND NOT EXISTS (SELECT 1 FROM {label} l WHERE l.segment_id = e.segment_id AND l.annotator_id = %s) "
             f"ORDER BY e.uncertainty DESC, e.segment_id LIMIT %s) AS b{{}}")
-    buckets = [*EMOTIONS, NO_PREDICTION]
+    buckets = [*EMOTIONS, queue_state.NO_PREDICTION]
     sql = " UNION ALL ".join(part.format(i) for i in range(len(buckets)))
     params = [p for bucket in buckets for p in (bucket, user.pk, user.pk, per_bucket)]
     by_class: dict[str, list[tuple[int, float]]] = {}
@@ -292,7 +230,7 @@ def _reserve(user, now: datetime, gold: list[int], ranked: list[int]) -> Assignm
     transaction: the conditional `taken + 1 ... WHERE is_open` update is the
     guard against over-filling, the unique (segment, annotator) constraint the
     guard against giving a segment twice. The ranking above ran without locks."""
-    k = labels_per_segment()
+    k = queue_state.labels_per_segment()
     expires = now + timedelta(minutes=assignment_minutes())
     for segment_id, is_gold in [(g, True) for g in gold] + [(r, False) for r in ranked]:
         try:

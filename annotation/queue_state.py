@@ -18,10 +18,16 @@ Two kinds of state, kept up to date in two ways:
   the row lock of the UPDATE, which re-checks `is_open` after waiting).
 Deleted labels and assignments (admin, deleted users) give their place back
 through post_delete receivers (connected in signals.py).
+
+This module owns what the entries are computed from (K, the order setting,
+priority_rows); queue.py only reads the entries and reserves places.
 """
 
+import math
 from collections import Counter
+from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, F, Value, When
 
@@ -29,7 +35,68 @@ from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 
 from .models import Assignment, GoldLabel, Label, QueueEntry, QueueSnapshot
+from .selectors import current_model_id
 from .write_gate import write_transaction
+
+MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
+NO_PREDICTION = "-"  # balancing bucket of segments without any prelabel
+
+
+def labels_per_segment() -> int:
+    return max(1, int(settings.ANNOTATION_LABELS_PER_SEGMENT))
+
+
+def queue_order() -> str:
+    return getattr(settings, "ANNOTATION_QUEUE_ORDER", "entropy")
+
+
+class Candidate(NamedTuple):
+    segment_id: int
+    predicted: str  # class bucket used for balancing
+    uncertainty: float  # higher = ask people sooner
+
+
+def _queueable_rows(teacher_id: int | None) -> list[tuple]:
+    """(segment id, teacher category, teacher entropy) of every ready, non-gold
+    segment. Plain SQL over the whole corpus: runs only when the queue entries
+    are recomputed (queue_state.rebuild), not per request."""
+    segment, video = Segment._meta.db_table, Video._meta.db_table
+    prelabel, gold = Prelabel._meta.db_table, GoldLabel._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.id, p.category, p.entropy FROM {segment} s "
+            f"JOIN {video} v ON v.id = s.video_id "
+            f"LEFT JOIN {prelabel} p ON p.segment_id = s.id AND p.model_version_id = %s "
+            f"WHERE v.status = %s AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id)",
+            [teacher_id, Video.Status.READY])
+        return cursor.fetchall()
+
+
+def priority_rows() -> list[Candidate]:
+    """Every queueable (ready, non-gold) segment with its predicted class and
+    uncertainty: the shown prelabel is the current teacher's (a join on the
+    (segment, model) unique index), else the segment's newest prelabel."""
+    rows = _queueable_rows(current_model_id(ModelVersion.Kind.TEACHER))
+    missing = [pk for pk, category, _ in rows if category is None]
+    fallback: dict[int, tuple[str, float]] = {}
+    if missing:
+        for seg, category, entropy in (Prelabel.objects.filter(segment_id__in=missing)
+                                       .order_by("segment_id", "created_at", "pk")
+                                       .values_list("segment_id", "category", "entropy")):
+            fallback[seg] = (category, entropy)  # the last one written wins = the newest
+    students: dict[int, str] = {}
+    student_id = current_model_id(ModelVersion.Kind.STUDENT) if queue_order() == "disagreement" else None
+    if student_id is not None:
+        students = dict(Prelabel.objects.filter(model_version_id=student_id).values_list("segment_id", "category"))
+    out = []
+    for pk, category, entropy in rows:
+        if category is None:
+            category, entropy = fallback.get(pk, (NO_PREDICTION, -1.0))
+        uncertainty = float(entropy)
+        if pk in students and category != NO_PREDICTION and students[pk] != category:
+            uncertainty += MAX_ENTROPY  # teacher and student disagree: ask first
+        out.append(Candidate(pk, category, uncertainty))
+    return out
 
 
 def _current_model_sql(kind: str) -> str:
@@ -52,8 +119,6 @@ def _inputs_sql() -> str:
 def ensure_fresh() -> bool:
     """Recompute the entries when what they were computed from has changed (one
     read otherwise). Returns whether any gold segment exists."""
-    from .queue import labels_per_segment, queue_order
-
     with connection.cursor() as cursor:
         cursor.execute(_inputs_sql(), [Video.Status.READY, Video.Status.READY])
         stored, *inputs = cursor.fetchone()
@@ -73,8 +138,6 @@ def _taken_counts() -> Counter:
 
 def rebuild(fingerprint: str) -> None:
     """Recompute every entry (O(corpus), only when the inputs changed)."""
-    from .queue import labels_per_segment, priority_rows
-
     k = labels_per_segment()
     with write_transaction():
         if connection.vendor == "postgresql":  # no reservation may change `taken` while we recount it
@@ -121,8 +184,6 @@ def take_place(segment_id: int, k: int, counted: bool = True) -> bool:
 
 def release_place(segment_id: int, n: int = 1) -> None:
     """Give n places back (an assignment expired or was skipped, a label was deleted)."""
-    from .queue import labels_per_segment
-
     k = labels_per_segment()
     QueueEntry.objects.filter(pk=segment_id, taken__gte=n).update(taken=F("taken") - n, is_open=Case(
         When(queueable=True, taken__lt=k + n, then=Value(True)), default=Value(False)))

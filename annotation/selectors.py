@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Count, F, FilteredRelation, Prefetch, Q
 from django.utils import timezone
 
-from clips.models import Segment, Video
+from clips.models import FaceTrack, Segment, Video
 from inference.models import ModelVersion, Prelabel
 
 from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
@@ -88,13 +88,16 @@ class SegmentRow(NamedTuple):
     has_video: bool
     width: int | None
     height: int | None
+    track_boxes: list | None = None  # the face track's [[t, top, right, bottom, left], ...]
 
     @classmethod
     def of(cls, segment: Segment) -> "SegmentRow":
         video = segment.video
+        track = segment.face_track if segment.face_track_id else None
         return cls(segment.pk, segment.video_id, video.title, segment.start, segment.end, segment.box,
                    segment.audio.name or "", list(segment.face_crops or []), segment.face_track_id,
-                   video.file.name or "", video.audio.name or "", video.has_video, video.width, video.height)
+                   video.file.name or "", video.audio.name or "", video.has_video, video.width, video.height,
+                   track.boxes if track else None)
 
 
 def segment_row(segment_id: int) -> SegmentRow | None:
@@ -103,15 +106,16 @@ def segment_row(segment_id: int) -> SegmentRow | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT s.id, s.video_id, v.title, s.start, s.{end}, s.box, s.audio, s.face_crops, s.face_track_id, "
-            f"v.file, v.audio, v.has_video, v.width, v.height FROM {segment} s JOIN {video} v ON v.id = s.video_id "
+            f"v.file, v.audio, v.has_video, v.width, v.height, t.boxes FROM {segment} s "
+            f"JOIN {video} v ON v.id = s.video_id LEFT JOIN {FaceTrack._meta.db_table} t ON t.id = s.face_track_id "
             f"WHERE s.id = %s", [segment_id])
         row = cursor.fetchone()
     if row is None:
         return None
     (pk, video_id, title, start, stop, box, audio, crops, track, file, video_audio, has_video, width,
-     height) = row
+     height, track_boxes) = row
     return SegmentRow(pk, video_id, title, start, stop, _json(box), audio or "", _json(crops) or [], track,
-                      file or "", video_audio or "", bool(has_video), width, height)
+                      file or "", video_audio or "", bool(has_video), width, height, _json(track_boxes))
 
 
 # --- the annotator's own work ----------------------------------------------------
@@ -162,7 +166,7 @@ def review_rows(only_open: bool = False) -> list[ReviewRow]:
     Disagreement = share of labels outside the majority category plus half the
     mean V/A range (both in [0, 1]); a segment everyone agrees on scores 0.
     """
-    from .aggregate import majority
+    from .export.aggregate import majority
 
     segments = (Segment.objects.filter(labels__isnull=False).distinct()
                 .select_related("video", "review", "gold")

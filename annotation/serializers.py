@@ -1,5 +1,6 @@
 """API shapes of the annotation endpoints (also what the OpenAPI schema shows)."""
 
+import bisect
 import math
 import re
 
@@ -8,6 +9,7 @@ from rest_framework import serializers
 
 from clips.models import Segment
 from labelstudio_emo.emotions import EMOTIONS, VA_MAX, VA_MIN
+from labelstudio_emo.validation import DB_ID_MAX, DB_ID_MIN
 
 from .models import FLAGS, Assignment, Label
 from .selectors import SegmentRow, prelabel_for, prelabels_hidden
@@ -30,6 +32,15 @@ def segment_media(segment: Segment | SegmentRow) -> dict:
                 "width": row.width, "height": row.height, "face_crops": crops}
     return {"kind": "audio", "url": media_url(row.audio), "loop_start": 0.0,
             "loop_end": row.end - row.start, "width": None, "height": None, "face_crops": crops}
+
+
+class NumberField(serializers.FloatField):
+    """A JSON number or numeric string; true/false are refused, not read as 1/0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class MediaSerializer(serializers.Serializer):
@@ -64,9 +75,9 @@ def prelabel_payload(segment_id: int) -> dict | None:
 class LabelValuesSerializer(serializers.Serializer):
     category = serializers.ChoiceField(choices=EMOTIONS, error_messages={
         "invalid_choice": f'"{{input}}" is not one of the 7 categories: {", ".join(EMOTIONS)}.'})
-    valence = serializers.FloatField(min_value=VA_MIN, max_value=VA_MAX, error_messages={
+    valence = NumberField(min_value=VA_MIN, max_value=VA_MAX, error_messages={
         "min_value": "valence must be between -1 and 1.", "max_value": "valence must be between -1 and 1."})
-    arousal = serializers.FloatField(min_value=VA_MIN, max_value=VA_MAX, error_messages={
+    arousal = NumberField(min_value=VA_MIN, max_value=VA_MAX, error_messages={
         "min_value": "arousal must be between -1 and 1.", "max_value": "arousal must be between -1 and 1."})
     flags = serializers.ListField(child=serializers.CharField(), required=False, default=list,
                                   help_text=f"any of: {', '.join(FLAGS)}")
@@ -83,11 +94,11 @@ class LabelInputSerializer(LabelValuesSerializer):
     """Input of POST /api/labels/ (only the fields a client sends: validating
     it runs on every submit)."""
 
-    assignment = serializers.IntegerField(required=False, allow_null=True,
+    assignment = serializers.IntegerField(required=False, allow_null=True, min_value=DB_ID_MIN, max_value=DB_ID_MAX,
                                           help_text="the assignment labelled (or give `segment`)")
-    segment = serializers.IntegerField(required=False, allow_null=True,
+    segment = serializers.IntegerField(required=False, allow_null=True, min_value=DB_ID_MIN, max_value=DB_ID_MAX,
                                        help_text="the segment labelled, to edit an earlier label")
-    seconds_spent = serializers.FloatField(required=False, default=0.0, min_value=0.0,
+    seconds_spent = NumberField(required=False, default=0.0, min_value=0.0,
                                            help_text="time on this label in the page, seconds")
 
     def validate(self, attrs):
@@ -112,11 +123,19 @@ def _number(data, name: str, errors: dict, *, integer=False, required=True, allo
             errors[name] = [NOT_NULL]
         return None
     try:
+        if isinstance(raw, bool):  # JSON true/false are not 1/0 here
+            raise TypeError
         value = int(re.sub(r"\.0*\s*$", "", str(raw))) if integer else float(raw)
         if not integer and not math.isfinite(value):
             raise ValueError
     except (TypeError, ValueError):
         errors[name] = ["A valid integer is required." if integer else "A valid number is required."]
+        return default
+    if integer and value < DB_ID_MIN:
+        errors[name] = [f"Ensure this value is greater than or equal to {DB_ID_MIN}."]
+        return default
+    if integer and value > DB_ID_MAX:  # e.g. 2**70: would overflow the database
+        errors[name] = [f"Ensure this value is less than or equal to {DB_ID_MAX}."]
         return default
     return value
 
@@ -187,14 +206,33 @@ class SegmentPayloadSerializer(serializers.Serializer):
     end = serializers.FloatField()
     box = serializers.ListField(child=serializers.FloatField(), allow_null=True,
                                 help_text="[top, right, bottom, left] in source pixels, or null")
+    track = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()), allow_null=True,
+                                  help_text="the speaking face's boxes over the segment, [[t, top, right, bottom, "
+                                            "left], ...] (t in seconds of the video): the player interpolates them")
     media = MediaSerializer()
     prelabel = PrelabelSerializer(allow_null=True)
+
+
+TRACK_PAD = 0.5  # seconds of track kept around the segment, so interpolation has samples on both sides
+
+
+def track_window(boxes: list | None, start: float, end: float) -> list | None:
+    """The face track's box samples over [start, end] (plus the nearest sample
+    outside it on each side), in time order; None without a track."""
+    if not boxes:
+        return None
+    samples = sorted((b for b in boxes if isinstance(b, (list, tuple)) and len(b) == 5), key=lambda b: b[0])
+    times = [b[0] for b in samples]
+    lo = max(0, bisect.bisect_left(times, start - TRACK_PAD) - 1)
+    hi = min(len(samples), bisect.bisect_right(times, end + TRACK_PAD) + 1)
+    return [[round(float(v), 3) for v in b] for b in samples[lo:hi]] or None
 
 
 def segment_payload(segment: Segment | SegmentRow) -> dict:
     row = segment if isinstance(segment, SegmentRow) else SegmentRow.of(segment)
     return {"id": row.id, "video": row.video_id, "video_title": row.video_title,
             "start": row.start, "end": row.end, "box": row.box,
+            "track": track_window(row.track_boxes, row.start, row.end),
             "media": segment_media(row), "prelabel": prelabel_payload(row.id)}
 
 
@@ -212,6 +250,13 @@ def assignment_payload(assignment: Assignment, segment: Segment | SegmentRow | N
     return {"id": assignment.pk, "status": assignment.status, "expires_at": assignment.expires_at,
             "segment": segment_payload(segment or assignment.segment),
             "label": label_payload(label) if label else None, "done_today": done_today}
+
+
+class QueueProgressSerializer(serializers.Serializer):
+    left_for_you = serializers.IntegerField(help_text="segments the caller can still be given (held ones included)")
+    still_needed = serializers.IntegerField(help_text="segments with fewer than K labels")
+    done_today = serializers.IntegerField(help_text="labels the caller made today")
+
 
 
 class RecentLabelSerializer(serializers.Serializer):

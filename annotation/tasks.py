@@ -6,7 +6,7 @@ from celery import shared_task
 @shared_task(name="io.build_export")
 def build_export_task(export_id: int) -> dict:
     """Build one export; the Export row records progress, result or the reason it failed."""
-    from annotation.export import build_export
+    from annotation.export.build import build_export
 
     export = build_export(export_id)
     if export is None:

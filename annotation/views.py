@@ -16,6 +16,7 @@ from . import selectors, services
 from .agreement import agreement_report
 from .models import FLAG_CHOICES
 from .serializers import segment_payload
+from .ties import tied_categories
 
 KEY_HELP = [
     ("1-7", "choose the category (" + ", ".join(f"{i} {name}" for i, name in enumerate(EMOTIONS, 1)) + ")"),
@@ -71,17 +72,20 @@ def review_list(request):
 def review_detail(request, segment_id: int):
     segment = get_object_or_404(Segment.objects.select_related("video"), pk=segment_id)
     labels = selectors.segment_labels_with_history(segment.pk)
-    from .aggregate import aggregate_segment_labels
+    from .export.aggregate import aggregate_segment_labels
 
     review = getattr(segment, "review", None)  # reverse one-to-one: None when absent
     gold = getattr(segment, "gold", None)
     summary = aggregate_segment_labels(labels, review=None)
-    initial = review or summary
+    tie = tied_categories(label.category for label in labels)
+    initial = review or gold or summary
     return render(request, "annotation/review_detail.html", {
-        "segment": segment, "labels": labels, "review": review, "gold": gold, "summary": summary,
+        "segment": segment, "labels": labels, "review": review, "gold": gold, "summary": summary, "tie": tie,
+        # A tie has no majority to suggest: the reviewer picks (the first tied category is preselected).
         "initial": {"category": getattr(initial, "category", None) or "neutral",
-                    "valence": round(getattr(initial, "valence", None) or 0.0, 3),
-                    "arousal": round(getattr(initial, "arousal", None) or 0.0, 3)},
+                    # rounded like the pad: a mean of 0.0333 would otherwise look like a typo to fix
+                    "valence": round(getattr(initial, "valence", None) or 0.0, 2),
+                    "arousal": round(getattr(initial, "arousal", None) or 0.0, 2)},
         "emotions": EMOTIONS, "payload": segment_payload(segment),
         "next_id": _next_open_segment(segment.pk)})
 
@@ -130,5 +134,6 @@ def review_save(request, segment_id: int):
         nxt = _next_open_segment(segment.pk)
         if nxt:
             return redirect("review-detail", segment_id=nxt)
+        messages.info(request, "No other segment is waiting for review.")
     return redirect("review-detail", segment_id=segment.pk)
 

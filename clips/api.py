@@ -7,6 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 
 from labelstudio_emo.permissions import IsStaff
+from labelstudio_emo.validation import parse_id, parse_ids
 
 from . import selectors
 from .models import Segment, Video
@@ -30,7 +31,7 @@ class VideoViewSet(viewsets.ReadOnlyModelViewSet):
         status = params.get("status") or None
         if status and status not in Video.Status.values:
             raise ValidationError({"status": f"one of {', '.join(Video.Status.values)}"})
-        return selectors.videos(status=status, ids=selectors.parse_ids(params.get("ids")),
+        return selectors.videos(status=status, ids=parse_ids(params.get("ids"), "ids"),
                                 search=params.get("search", ""))
 
 
@@ -46,6 +47,4 @@ class SegmentViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         video = self.request.query_params.get("video")
-        if video is not None and not video.isdigit():
-            raise ValidationError({"video": "a video id"})
-        return selectors.segments_of(int(video) if video else None)
+        return selectors.segments_of(parse_id(video, "video") if video is not None else None)

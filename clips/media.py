@@ -18,6 +18,15 @@ FFMPEG = os.environ.get("FFMPEG_BINARY", "ffmpeg")
 FFPROBE = os.environ.get("FFPROBE_BINARY", "ffprobe")
 
 
+# Before every input: ffmpeg/ffprobe may read local files and pipes, never a
+# URL (http, ftp, rtmp, ...) that a playlist or container names.
+INPUT_GUARD = ["-protocol_whitelist", "file,pipe"]
+# Text formats that make ffmpeg open the other files or URLs they list:
+# HLS and ffconcat playlists, DASH manifests, SMIL/PLS/ASX lists.
+_PLAYLIST_STARTS = (b"#EXTM3U", b"#EXT-X-", b"ffconcat", b"<?xml", b"<MPD", b"<smil", b"[playlist]", b"<asx")
+_PLAYLIST_FORMATS = {"hls", "applehttp", "concat", "dash", "webm_dash_manifest", "smil"}
+
+
 class MediaError(Exception):
     """The file is not usable media (or ffmpeg could not process it)."""
 
@@ -67,19 +76,28 @@ def _fps(rate: str | None) -> float | None:
     return round(value, 3) if value > 0 else None
 
 
+def refuse_playlists(path: Path) -> None:
+    """MediaError for playlists and manifests, judged by their first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.lower().startswith(tuple(start.lower() for start in _PLAYLIST_STARTS)):
+        raise MediaError("A playlist or manifest, not a media file: upload the video itself")
+
+
 def probe_media(path: str | os.PathLike) -> MediaInfo:
     """Streams and duration of a file, judged by its content (never its name).
 
-    Raises MediaError("not a media file ...") for text, images and anything
-    without a decodable audio or video stream.
+    Raises MediaError("not a media file ...") for text, images, playlists and
+    anything without a decodable audio or video stream.
     """
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"File not found: {path.name}")
+    refuse_playlists(path)
     try:
         result = subprocess.run(
-            [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-            capture_output=True, text=True)
+            [FFPROBE, "-v", "error", *INPUT_GUARD, "-print_format", "json", "-show_format", "-show_streams",
+             str(path)], capture_output=True, text=True)
     except FileNotFoundError as exc:
         raise MediaError("ffprobe is not installed") from exc
     if result.returncode != 0:
@@ -92,6 +110,8 @@ def probe_media(path: str | os.PathLike) -> MediaInfo:
                   and s.get("codec_name") not in _IMAGE_CODECS
                   and not s.get("disposition", {}).get("attached_pic")), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if set(format_name.split(",")) & _PLAYLIST_FORMATS:
+        raise MediaError("A playlist or manifest, not a media file: upload the video itself")
     if format_name in _NON_MEDIA_FORMATS or (video is None and audio is None):
         raise MediaError("Not a video or audio file (no audio or video stream)")
     duration = _duration(fmt, video, audio)
@@ -130,7 +150,7 @@ def extract_audio(src: str | os.PathLike, dst_wav: str | os.PathLike, rate: int 
     cmd = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if start is not None:
         cmd += ["-ss", f"{start:.3f}"]
-    cmd += ["-i", str(src)]
+    cmd += [*INPUT_GUARD, "-i", str(src)]
     if end is not None:
         cmd += ["-t", f"{end - (start or 0.0):.3f}"]
     cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(rate),
@@ -145,7 +165,7 @@ def cut_audio(src_wav: str | os.PathLike, dst_wav: str | os.PathLike, start: flo
         raise MediaError(f"empty range {start:.3f}-{end:.3f}")
     dst_wav = Path(dst_wav)
     dst_wav.parent.mkdir(parents=True, exist_ok=True)
-    _run([FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src_wav),
+    _run([FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *INPUT_GUARD, "-i", str(src_wav),
           "-af", f"atrim=start={start:.4f}:end={end:.4f},asetpts=PTS-STARTPTS",
           "-ac", "1", "-c:a", "pcm_s16le", "-f", "wav", str(dst_wav)], "audio cut")
     return dst_wav
@@ -161,7 +181,7 @@ def trim_media(src: str | os.PathLike, dst: str | os.PathLike, start: float | No
     cmd = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if start:
         cmd += ["-ss", f"{start:.3f}"]
-    cmd += ["-i", str(src)]
+    cmd += [*INPUT_GUARD, "-i", str(src)]
     if end is not None:
         cmd += ["-t", f"{end - (start or 0.0):.3f}"]
     if info.has_video:

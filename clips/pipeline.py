@@ -156,7 +156,7 @@ def hand_to_prelabel(video_id: int, progress: Progress | None = None) -> None:
     if progress:
         progress(PRELABEL_START, "prelabelling")
     try:
-        from inference.prelabel import prelabel_video
+        from inference.teachers.prelabel import prelabel_video
         prelabel_video(video_id)
     except Exception as exc:
         fail(video_id, f"Prelabelling failed: {_reason(exc)}")

@@ -1,5 +1,8 @@
 """Read-side queries for videos and segments (pages and API share them)."""
 
+from typing import NamedTuple
+
+from django.conf import settings
 from django.db.models import Count, Prefetch, QuerySet
 
 from inference.models import ModelVersion, Prelabel
@@ -17,6 +20,34 @@ def videos(status: str | None = None, ids: list[int] | None = None, search: str 
     if search:
         qs = qs.filter(title__icontains=search)
     return qs.order_by("-created_at", "-pk")
+
+
+def status_counts(search: str = "") -> dict[str, int]:
+    """{status: number of videos}, among the videos the search finds."""
+    qs = Video.objects.filter(title__icontains=search) if search else Video.objects.all()
+    return dict(qs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+
+
+class LabelProgress(NamedTuple):
+    labelled: int  # segments with K labels or more
+    needed: int    # segments still short of K labels
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.labelled / self.total) if self.total else 0
+
+
+def label_progress(video_ids: list[int]) -> dict[int, LabelProgress]:
+    """Labelling progress of a page of videos: one grouped query over their
+    segments (gold segments are answered already and not counted)."""
+    k = max(1, int(settings.ANNOTATION_LABELS_PER_SEGMENT))
+    done: dict[int, list[int]] = {pk: [0, 0] for pk in video_ids}
+    rows = (Segment.objects.filter(video_id__in=video_ids, gold__isnull=True)
+            .annotate(n=Count("labels")).values_list("video_id", "n"))
+    for video_id, n in rows:
+        done[video_id][0 if n >= k else 1] += 1
+    return {pk: LabelProgress(a, b, a + b) for pk, (a, b) in done.items()}
 
 
 def segments_of(video_id: int | None = None) -> QuerySet:
@@ -52,7 +83,3 @@ def shown_prelabel(segment: Segment) -> Prelabel | None:
     return min(enumerate(candidates), key=rank, default=(None, None))[1]
 
 
-def parse_ids(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    return [int(part) for part in text.split(",") if part.strip().isdigit()][:500]

@@ -16,7 +16,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from labelstudio_emo.byte_ranges import file_response
+from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import staff_required
+from labelstudio_emo.validation import local_next
 
 from . import selectors
 from .importing import files, services
@@ -45,10 +47,12 @@ def _import_page(request):
         for name in form.too_large:
             messages.error(request, f"{name}: larger than the upload limit; not imported.")
         if form.is_valid():
-            queued, known, errors = _submit(request, form)
-            if queued - known:
-                n = queued - known
+            queued, known, retried, errors = _submit(request, form)
+            if queued - known - retried:
+                n = queued - known - retried
                 messages.success(request, f"Queued {n} item{'s' if n != 1 else ''} for import.")
+            if retried:
+                messages.success(request, f"Retrying {retried} earlier failed import{'s' if retried != 1 else ''}.")
             if known:
                 messages.info(request, f"{known} link{'s were' if known != 1 else ' was'} already imported "
                                        "(the existing video is kept).")
@@ -62,7 +66,8 @@ def _import_page(request):
     return render(request, "clips/import.html", {"form": form})
 
 
-def _submit(request, form) -> tuple[int, int, list[str]]:
+def _submit(request, form) -> tuple[int, int, int, list[str]]:
+    """(items queued, links already imported, failed links retried, problems)."""
     options, user = form.options(), request.user
     requests = parse_url_lines(form.cleaned_data.get("urls", ""))
     errors: list[str] = []
@@ -74,12 +79,15 @@ def _submit(request, form) -> tuple[int, int, list[str]]:
             rows, row_errors = [], [f"{csv_file.name}: not a UTF-8 text file."]
         requests += rows
         errors += row_errors
-    count = known = 0
+    count = known = retried = 0
     for req in requests:
-        if services.find_existing(req.url.strip()) is not None:
-            known += 1
+        existing = services.find_existing(req.url.strip())
         video = services.submit_url(req, options, user)
         count += 1
+        if existing is not None and existing.status == Video.Status.FAILED and video.status != Video.Status.FAILED:
+            retried += 1
+        elif existing is not None:
+            known += 1
         if video.status == Video.Status.FAILED and video.error:
             errors.append(f"{req.url[:80]}: {video.error}")
     for upload in form.cleaned_data.get("files") or []:
@@ -88,7 +96,7 @@ def _submit(request, form) -> tuple[int, int, list[str]]:
             count += 1
         except ImportFailed as exc:
             errors.append(str(exc))
-    return count, known, errors
+    return count, known, retried, errors
 
 
 def _import_upload(upload, options, user) -> Video:
@@ -112,11 +120,14 @@ def video_list(request):
     status = request.GET.get("status") or None
     if status not in Video.Status.values:
         status = None
-    page = Paginator(selectors.videos(status=status, search=request.GET.get("q", "")), 50).get_page(
-        request.GET.get("page"))
-    counts = dict(Video.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    search = request.GET.get("q", "").strip()
+    page = Paginator(selectors.videos(status=status, search=search), 50).get_page(request.GET.get("page"))
+    counts = selectors.status_counts(search)  # the filter counts follow the search
+    progress = selectors.label_progress([v.pk for v in page.object_list])
+    for video in page.object_list:
+        video.labelling = progress.get(video.pk)
     return render(request, "clips/videos.html", {
-        "page": page, "status": status, "q": request.GET.get("q", ""),
+        "page": page, "status": status, "q": search,
         "statuses": [(s.value, s.label, counts.get(s.value, 0)) for s in Video.Status],
         "total": sum(counts.values()),
     })
@@ -125,32 +136,57 @@ def video_list(request):
 @staff_required
 def video_detail(request, pk):
     video = get_object_or_404(selectors.videos(), pk=pk)
-    segments = list(selectors.segments_of(video.pk))  # prelabels prefetched: no query per row
+    # prelabels prefetched, the reviewer's final label joined: no query per row
+    segments = list(selectors.segments_of(video.pk).select_related("review"))
     for seg in segments:
         seg.crop_url = default_storage.url(seg.face_crops[0]) if seg.face_crops else ""
-        seg.speaker = _speaker_name(seg)
+        seg.speaker = _speaker_name(seg.face_track)
         seg.prelabel = selectors.shown_prelabel(seg)
     scenes = list(video.scenes.annotate(n_segments=Count("segments")).order_by("index"))
+    tracks = list(video.tracks.select_related("person").order_by("start", "pk"))
     return render(request, "clips/video_detail.html", {
         "video": video, "segments": segments, "scenes": scenes,
         "player_url": reverse("clips:video-media", args=[video.pk]) if video.file else "",
-        "overlay_segments": [_overlay_item(seg) for seg in segments],
+        "timeline": _timeline(video, scenes, tracks, segments),
     })
 
 
-def _speaker_name(seg) -> str:
-    track = seg.face_track
+OFF_SCREEN = "off-screen"
+
+
+def _speaker_name(track) -> str:
     if track is None:
         return ""
     if track.person:
         return track.person.name
-    return f"face #{track.identity}" if track.identity >= 0 else "face"
+    return f"face #{track.identity}" if track.identity >= 0 else f"face (track {track.pk})"
 
 
-def _overlay_item(seg) -> dict:
-    """What the player overlay needs to box the speaking face (json_script)."""
-    label = " · ".join(part for part in (seg.speaker, seg.prelabel.category if seg.prelabel else "") if part)
-    return {"id": seg.pk, "start": seg.start, "end": seg.end, "box": seg.box, "label": label}
+def _timeline(video, scenes, tracks, segments) -> dict:
+    """What the timeline and the face box overlay draw (json_script): one lane
+    per person or face identity, one for off-screen speech; scene cuts; each
+    segment with its speaker's lane, prelabel, final label and track."""
+    lanes = list(dict.fromkeys(_speaker_name(t) for t in tracks))
+    if any(seg.face_track_id is None for seg in segments):
+        lanes.append(OFF_SCREEN)
+    end = max([video.duration or 0.0] + [seg.end for seg in segments] + [t.end for t in tracks])
+    return {
+        "duration": end,
+        "cuts": [scene.start for scene in scenes[1:]],
+        "lanes": lanes,
+        "tracks": [{"id": t.pk, "lane": _speaker_name(t), "start": t.start, "end": t.end, "boxes": t.boxes}
+                   for t in tracks],
+        "segments": [_timeline_segment(seg) for seg in segments],
+    }
+
+
+def _timeline_segment(seg) -> dict:
+    review = getattr(seg, "review", None)  # reverse one-to-one: None when not reviewed
+    prelabel = seg.prelabel.category if seg.prelabel else None
+    label = " · ".join(part for part in (seg.speaker, prelabel or "") if part)
+    return {"id": seg.pk, "start": seg.start, "end": seg.end, "box": seg.box, "label": label,
+            "track": seg.face_track_id, "lane": seg.speaker or OFF_SCREEN,
+            "prelabel": prelabel, "final": review.category if review else None}
 
 
 @staff_required
@@ -162,7 +198,7 @@ def video_retry(request, pk):
     else:
         services.retry(video)
         messages.success(request, f"“{video}” queued again.")
-    return redirect(request.POST.get("next") or "clips:videos")
+    return redirect(local_next(request, reverse("clips:videos")))
 
 
 @staff_required
@@ -179,9 +215,9 @@ def video_delete(request, pk):
 def video_media(request, pk):
     """The video file for the player, with HTTP Range support so seeking works."""
     video = get_object_or_404(Video, pk=pk)
-    if not video.file or not default_storage.exists(video.file.name):
+    if not video.file:
         raise Http404
-    return file_response(request, video.file.name, _content_type(video))
+    return file_response(request, stored_file(video.file.name), _content_type(video))
 
 
 def _content_type(video) -> str:

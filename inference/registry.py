@@ -227,7 +227,7 @@ def find_model(kind: str, spec: str) -> ModelVersion:
     name, _, version = spec.partition("@")
     qs = ModelVersion.objects.filter(kind=kind, name=name)
     if version:
-        if not version.isdigit():
+        if not version.isascii() or not version.isdigit() or len(version) > 9:
             raise RegistryError(f"bad version in {spec!r}: use name@N")
         qs = qs.filter(version=int(version))
     mv = qs.order_by("-is_active", "-version").first()

@@ -6,7 +6,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Count
 
 from .models import ModelVersion
-from .prelabel import missing_prelabels
+from .teachers.prelabel import missing_prelabels
 
 # Figures shown for students, in this order, when present in metrics.
 STUDENT_FIGURES = ("uar", "wa", "accuracy", "macro_f1", "ccc_valence", "ccc_arousal")

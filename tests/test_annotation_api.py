@@ -205,7 +205,8 @@ GOOD = {"assignment": 3, "category": "happy", "valence": 0.5, "arousal": -0.25, 
     {"valence": True}, {"valence": [1]}, {"valence": float("nan")}, {"flags": ["sneeze"]}, {"flags": "unsure"},
     {"assignment": "x"}, {"assignment": None}, {"seconds_spent": -1}, {"seconds_spent": None},
     {"valence": 2, "arousal": 2, "category": "x"}, {"category": 5}, {"flags": [1]}, {"valence": ""},
-    {"flags": [True]}, {"flags": [{"a": 1}]},
+    {"flags": [True]}, {"flags": [{"a": 1}]}, {"assignment": 2**70}, {"segment": -5, "assignment": None},
+    {"seconds_spent": True}, {"arousal": False},
 ])
 def test_submit_checks_match_the_documented_serializer(change):
     """POST /api/labels/ checks input without DRF fields (speed); it must accept and

@@ -77,7 +77,7 @@ def test_reviewer_sets_the_final_label_and_sees_history(staff_client, disputed, 
     assert response.status_code == 302
     review = ReviewedLabel.objects.get(segment=seg)
     assert (review.category, review.valence, review.reviewer) == ("sad", -0.3, staff_user)
-    from annotation.aggregate import aggregate_segment_labels
+    from annotation.export.aggregate import aggregate_segment_labels
     assert aggregate_segment_labels(Label.objects.filter(segment=seg)).category == "sad"
 
 

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from rest_framework.authtoken.models import Token
 
-from annotation.export import build_export, new_export
+from annotation.export.build import build_export, new_export
 from annotation.models import Export
 from tests.export_corpus import build_corpus
 

@@ -52,7 +52,7 @@ def test_command_rejects_bad_parameters(db):
 def test_export_runs_on_the_io_queue_of_a_real_worker(live_worker):
     """Queued by name from another process, built by the worker: the row says why it failed
     (an empty database), proving the task is registered and routed to `io`."""
-    enqueue = ("from annotation.export import new_export, enqueue_export;"
+    enqueue = ("from annotation.export.build import new_export, enqueue_export;"
                "e = enqueue_export(new_export({'seed': 1})); print(e.id)")
     export_id = int(live_worker.manage("shell", "-c", enqueue).stdout.strip().splitlines()[-1])
     status = ("from annotation.models import Export;"

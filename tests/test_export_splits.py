@@ -5,8 +5,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from annotation.aggregate import Aggregate, aggregate_segment_labels
-from annotation.splits import SplitItem, assign_splits, speaker_groups
+from annotation.export.aggregate import Aggregate, aggregate_segment_labels
+from annotation.export.splits import SplitItem, assign_splits, speaker_groups
 from labelstudio_emo.emotions import EMOTIONS
 
 
@@ -101,7 +101,7 @@ def test_card_agreement_matches_krippendorff_on_rater_matrix():
     import krippendorff
     import numpy as np
 
-    from annotation.dataset_card import agreement_figures
+    from annotation.export.card import agreement_figures
 
     rng = random.Random(4)
     rows, cats, vals = [], np.full((4, 120), np.nan), np.full((4, 120), np.nan)

@@ -12,8 +12,8 @@ import pytest
 import soundfile
 from django.conf import settings
 
-from annotation.aggregate import aggregate_segment_labels
-from annotation.export import build_export, new_export
+from annotation.export.aggregate import aggregate_segment_labels
+from annotation.export.build import build_export, new_export
 from annotation.models import Export, Label
 from clips.models import Segment
 from tests.export_corpus import build_corpus

@@ -125,9 +125,9 @@ def test_login_page_and_role_home_pages(client, staff_user, annotator, password)
         assert f">{link}<" in home
     client.logout()
     client.login(username="ann1", password=password)
-    home = client.get("/").content.decode()
-    assert "Start annotating" in home
-    assert 'href="/import/"' not in home
+    home = client.get("/", follow=True)  # annotators land on their work, not on a page with one button
+    assert home.redirect_chain == [("/annotate/", 302)]
+    assert 'href="/import/"' not in home.content.decode()
 
 
 def test_api_requires_authentication(api_client):

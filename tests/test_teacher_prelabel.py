@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 
 from clips.models import FaceTrack, Scene, Segment, Video
 from inference.models import ModelVersion, Prelabel
-from inference.prelabel import prelabel_all, prelabel_video
+from inference.teachers.prelabel import prelabel_all, prelabel_video
 from inference.registry import active_model, activate, ensure_default_teacher, register_model
 from inference.teachers.tasks import prelabel_video_task
 from tests.teacher_helpers import astronaut_face, jpeg_bytes

@@ -45,7 +45,8 @@ def test_imported_talking_clip_shows_prelabels_and_speaker_boxes(staff_client, t
     page = staff_client.get(f"/videos/{video.pk}/").content.decode()
     teacher = ModelVersion.objects.get(kind="teacher", is_active=True)
     overlay = {item["id"]: item for item in json.loads(
-        re.search(r'<script id="segment-boxes" type="application/json">(.*?)</script>', page, re.S).group(1))}
+        re.search(r'<script id="video-timeline" type="application/json">(.*?)</script>', page, re.S).group(1))
+        ["segments"]}
     for segment in on_screen:
         prelabel = segment.prelabels.get(model_version=teacher)
         row = re.search(rf'<tr class="seekable segment" data-id="{segment.pk}".*?</tr>', page, re.S).group(0)

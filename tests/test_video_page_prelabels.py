@@ -109,8 +109,9 @@ def test_page_queries_do_not_grow_with_segments(staff_client, django_assert_max_
         add_prelabel(segment, "happy", 0.7, model=active)
         add_prelabel(segment, "sad", 0.6, model=old)
     staff_client.get(f"/videos/{video.pk}/")  # warm the session
-    # session + user, video, segments (scene, track, person joined), prelabels (+ model), scenes
-    with django_assert_max_num_queries(6):
+    # session + user, video, segments (scene, track, person, review joined), prelabels (+ model), scenes,
+    # face tracks for the timeline
+    with django_assert_max_num_queries(7):
         page = staff_client.get(f"/videos/{video.pk}/")
     assert page.status_code == 200 and page.content.decode().count(">happy<") == 20
     with django_assert_max_num_queries(5):  # session + user, count, segments, prelabels

@@ -1,12 +1,13 @@
 """The Import page form (options + sources) and the upload size guard."""
 
 import re
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 
-from .inputs import ImportOptions
+from .inputs import ImportOptions, parse_url_lines
 
 HEIGHTS = [(240, "240p"), (360, "360p"), (480, "480p"), (720, "720p"), (1080, "1080p")]
 MAX_CSV_BYTES = 2 * 1024 * 1024
@@ -49,6 +50,16 @@ class ImportForm(forms.Form):
             raise forms.ValidationError("Use a language tag such as en, de or pt-BR.")
         return value
 
+    def clean_urls(self):
+        """Refuse lines that are not links at all here, not later in the worker."""
+        text = self.cleaned_data["urls"]
+        bad = [f"line {req.line}: {req.url[:80]}" for req in parse_url_lines(text) if not looks_like_link(req.url)]
+        if bad:
+            raise forms.ValidationError(
+                "Not a link (use http:// or https:// addresses, one per line): " + "; ".join(bad[:5])
+                + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
+        return text
+
     def clean_csv_file(self):
         f = self.cleaned_data.get("csv_file")
         if f and f.size > MAX_CSV_BYTES:
@@ -67,6 +78,16 @@ class ImportForm(forms.Form):
         minutes = data.get("max_duration_minutes")
         return ImportOptions(max_videos=data.get("max_videos"), max_duration=minutes * 60 if minutes else None,
                              max_height=data.get("max_height"), language=data.get("language", ""))
+
+
+def looks_like_link(text: str) -> bool:
+    """An http(s) address with a host and no blanks (the full safety check,
+    DNS included, runs when the import is queued)."""
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and not re.search(r"\s", text.strip())
 
 
 class MaxSizeUploadHandler(FileUploadHandler):

@@ -72,6 +72,8 @@ def submit_url(req: SourceRequest, options: ImportOptions, user=None, enqueue: b
             reset_for_retry(existing)
             if enqueue:
                 enqueue_import(existing.pk)
+        elif existing.status == Video.Status.FAILED and enqueue:
+            retry(existing)  # downloaded but segmentation failed: run that again
         return existing
     error = ""
     try:

@@ -2,8 +2,8 @@
 
 No Django here: callers pass options in and get dataclasses / paths out.
 Every request yt-dlp makes goes through SafeYoutubeDL.urlopen, so the SSRF
-guard also covers extractor API calls, media URLs and (after the fact)
-redirect targets.
+guard also covers extractor API calls, media URLs and each redirect hop
+before it is followed (guarded_http).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Callable
 
 from yt_dlp import YoutubeDL
+from yt_dlp.downloader import get_suitable_downloader
 from yt_dlp.utils import DownloadError
 
+from .guarded_http import RedirectRefused, guarded_request_director, refuse_external_downloader
 from .safety import UnresolvableHost, UnsafeURL, check_url
 
 log = logging.getLogger(__name__)
@@ -119,16 +121,27 @@ def _raise_for(exc: Exception):
 # --- yt-dlp ------------------------------------------------------------------
 
 class SafeYoutubeDL(YoutubeDL):
-    """YoutubeDL whose every HTTP request passes the SSRF guard."""
+    """YoutubeDL whose every HTTP request, and every redirect hop, passes the
+    SSRF guard (guarded_http), and that downloads only with its own client."""
 
     def __init__(self, params=None, *, allow_private: bool = False):
         self._allow_private = allow_private
         super().__init__(params)
 
+    def build_request_director(self, handlers, preferences=None):
+        return guarded_request_director(super().build_request_director, self._allow_private)
+
+    def dl(self, name, info, subtitle=False, test=False):
+        refuse_external_downloader(get_suitable_downloader(info, self.params, to_stdout=(name == "-")))
+        return super().dl(name, info, subtitle=subtitle, test=test)
+
     def urlopen(self, req):
         url = req if isinstance(req, str) else getattr(req, "url", None) or req.get_full_url()
         check_url(url, allow_private=self._allow_private)
-        response = super().urlopen(req)
+        try:
+            response = super().urlopen(req)
+        except RedirectRefused as exc:
+            raise exc.unsafe from None
         final = getattr(response, "url", None)
         if final and final != url:
             try:

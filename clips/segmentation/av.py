@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from clips.media import INPUT_GUARD
+
 
 class MediaError(RuntimeError):
     """ffmpeg/ffprobe could not read the media."""
@@ -31,7 +33,7 @@ class StreamInfo:
 
 
 def probe(path: str | Path) -> StreamInfo:
-    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    cmd = ["ffprobe", "-v", "error", *INPUT_GUARD, "-print_format", "json", "-show_format", "-show_streams", str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise MediaError(f"ffprobe cannot read {Path(path).name}: {proc.stderr.strip()[-300:]}")
@@ -84,7 +86,7 @@ def iter_frames(path: str | Path, fps: float, size: tuple[int, int]) -> Iterator
     nearest each tick, so timestamps line up across passes over the same file.
     """
     w, h = size
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-an", "-sn", "-dn",
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), "-an", "-sn", "-dn",
            "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * 3 * 2)
     frame_bytes = w * h * 3

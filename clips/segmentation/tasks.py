@@ -2,6 +2,8 @@
 
 The chain is io (audio, scenes, audio clips) and gpu (faces, speakers, face
 crops) work, ending with the teacher's "gpu.prelabel_video" sent by name.
+Task functions end in _task (the pure stage functions they run carry the
+plain names); registered names ("io.detect_scenes", ...) are what workers route.
 Every task skips work whose stage is already finished, so a redelivered
 message or a re-sent chain resumes instead of redoing.
 """
@@ -26,27 +28,27 @@ def _stage(video_id: int, stage: str) -> int:
 
 
 @shared_task(name="io.segment_audio")
-def segment_audio(video_id: int) -> int:
+def segment_audio_task(video_id: int) -> int:
     return _stage(video_id, "audio")
 
 
 @shared_task(name="io.detect_scenes")
-def detect_scenes(video_id: int) -> int:
+def detect_scenes_task(video_id: int) -> int:
     return _stage(video_id, "scenes")
 
 
 @shared_task(name="gpu.track_faces")
-def track_faces(video_id: int) -> int:
+def track_faces_task(video_id: int) -> int:
     return _stage(video_id, "faces")
 
 
 @shared_task(name="gpu.find_speakers")
-def find_speakers(video_id: int) -> int:
+def find_speakers_task(video_id: int) -> int:
     return _stage(video_id, "speakers")
 
 
 @shared_task(name="io.cut_segment_audio")
-def cut_segment_audio(video_id: int) -> int:
+def cut_segment_audio_task(video_id: int) -> int:
     if _pending(video_id, "segments"):
         try:
             pipeline.cut_segment_audio(video_id)
@@ -57,7 +59,7 @@ def cut_segment_audio(video_id: int) -> int:
 
 
 @shared_task(name="gpu.face_crops")
-def face_crops(video_id: int) -> int:
+def face_crops_task(video_id: int) -> int:
     """Crops finish the 'segments' stage; then the video waits for its prelabels."""
     _stage_crops(video_id)
     return video_id
@@ -79,12 +81,12 @@ def segmentation_chain(video_id: int):
     if app.conf.task_always_eager:
         app.loader.import_default_modules()  # eager runs resolve the by-name task locally
     return chain(
-        segment_audio.si(video_id),
-        detect_scenes.si(video_id),
-        track_faces.si(video_id),
-        find_speakers.si(video_id),
-        cut_segment_audio.si(video_id),
-        face_crops.si(video_id),
+        segment_audio_task.si(video_id),
+        detect_scenes_task.si(video_id),
+        track_faces_task.si(video_id),
+        find_speakers_task.si(video_id),
+        cut_segment_audio_task.si(video_id),
+        face_crops_task.si(video_id),
         app.signature(PRELABEL_TASK, args=(video_id,), immutable=True),
     )
 

@@ -101,6 +101,15 @@ def majority_baseline(train_classes, y_true, train_va=None, target_va=None, clas
 
 def confusion_png(matrix, class_names=EMOTIONS, title: str = "") -> bytes:
     """Row-normalised confusion matrix (counts printed) as PNG bytes."""
+    buffer = io.BytesIO()
+    # tight: the saved area grows to hold the title and labels instead of cutting them
+    confusion_figure(matrix, class_names, title).savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def confusion_figure(matrix, class_names=EMOTIONS, title: str = ""):
+    import textwrap
+
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
@@ -121,14 +130,12 @@ def confusion_png(matrix, class_names=EMOTIONS, title: str = "") -> bytes:
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    if title:
-        ax.set_title(title)
+    if title:  # a baseline predicting one class keeps few columns: wrap its long title to the plot's width
+        ax.set_title(textwrap.fill(title, width=max(20, int(size * 9))), fontsize=10)
     for i in range(len(names)):
         for j in range(len(names)):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
                     color="white" if norm[i, j] > 0.5 else "black", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return fig

@@ -241,7 +241,7 @@ def _claim(run_id: int, worker: str | None) -> TrainingRun | None:
 
 def _ensure_export(run: TrainingRun, reporter: _RunReporter):
     """The run's export, built now if needed (a new one when the run names none)."""
-    from annotation.export import build_export, new_export
+    from annotation.export.build import build_export, new_export
     from annotation.models import Export
 
     if run.export_id is None:

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from inference.models import ModelVersion, TrainingRun
 from labelstudio_emo.permissions import IsStaff, staff_required
+from labelstudio_emo.validation import local_next
 
 from . import services
 
@@ -162,5 +163,4 @@ def cancel_run_view(request, pk):
 
 
 def _back(request) -> str:
-    nxt = request.POST.get("next") or ""
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") else reverse("training-runs")
+    return local_next(request, reverse("training-runs"))

@@ -6,7 +6,7 @@ from celery import shared_task
 @shared_task(name="gpu.prelabel_video")
 def prelabel_video_task(video_id: int) -> int:
     """Teacher (and student) prelabels for one video; marks it ready."""
-    from inference.prelabel import prelabel_video
+    from inference.teachers.prelabel import prelabel_video
     return prelabel_video(video_id)
 
 
@@ -14,6 +14,6 @@ def prelabel_video_task(video_id: int) -> int:
 def prelabel_all_task(model_version_id: int | None = None) -> dict:
     """Re-prelabel every segment with faces using the given (or active) teacher."""
     from inference.models import ModelVersion
-    from inference.prelabel import prelabel_all
+    from inference.teachers.prelabel import prelabel_all
     version = ModelVersion.objects.get(pk=model_version_id) if model_version_id else None
     return prelabel_all(version)

@@ -3,12 +3,11 @@
 
 import { api, ApiError } from "./api.js";
 import { Player } from "./player.js";
-import { VAPad } from "./vapad.js";
+import { isTyping, movePadWithKey, VAPad } from "./vapad.js";
 
 const config = JSON.parse(document.getElementById("annotate-config").textContent);
 const $ = (id) => document.getElementById(id);
 const root = $("annotate");
-const STEP = 0.1, BIG_STEP = 0.25;
 const FLAG_BY_KEY = Object.fromEntries(config.flags.map((f) => [f.key, f.name]));
 
 const player = new Player({ container: $("players"), facebox: $("facebox"), audioOnly: $("audio-only"),
@@ -25,6 +24,7 @@ const state = {
   flags: new Set(),
   busy: false,
   doneToday: config.doneToday,
+  sessionSeconds: [], // time spent on each new label made since the page opened
   shownAt: performance.now(),
   spentMs: 0,        // visible time on the current item before the last tab switch
 };
@@ -118,7 +118,7 @@ function show(item) {
   renderFlags();
   state.spentMs = form.spentMs;
   state.shownAt = performance.now();
-  player.show(segment.media, segment.box);
+  player.show(segment.media, segment.box, segment.track);
 }
 
 function keepForm(item) {
@@ -138,14 +138,43 @@ function preloadNext() {
   }).catch(() => null);
 }
 
+// --- progress: "N left for you · M segments still need labels" ----------------------
+let progressRequest = null;
+function refreshProgress() {
+  if (!progressRequest) {  // one at a time: a burst of saves asks once
+    progressRequest = api.progress().then((p) => {
+      $("left-for-you").textContent = String(p.left_for_you);
+      $("still-needed").textContent = String(p.still_needed);
+      $("session-needed").textContent = String(p.still_needed);
+      $("progress").hidden = false;
+      return p;
+    }).catch(() => null).finally(() => { progressRequest = null; });
+  }
+  return progressRequest;
+}
+
+function median(values) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b), mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+// The end of the queue: the session's summary replaces the player and the form.
 function showEmpty() {
   state.item = null;
   root.dataset.state = "empty";
   root.dataset.segment = "";
   root.dataset.mode = "queue";
   $("mode-badge").hidden = true;
-  $("empty").hidden = false;
   player.show({ kind: "video", url: null, face_crops: [] }, null);
+  const m = median(state.sessionSeconds);
+  $("session-labels").textContent = String(state.sessionSeconds.length);
+  $("session-median").textContent = m === null ? "–" : m.toFixed(1);
+  $("session-today").textContent = String(state.doneToday);
+  $("empty").hidden = false;
+  window.scrollTo(0, 0);
+  $("empty").focus({ preventScroll: true });
+  refreshProgress();
 }
 
 async function advance() {
@@ -186,7 +215,8 @@ function submit() {
       }
       throw error;
     }
-    if (saved.created) state.doneToday += 1;
+    if (saved.created) { state.doneToday += 1; state.sessionSeconds.push(payload.seconds_spent); }
+    refreshProgress();
     $("done-today").textContent = String(state.doneToday);
     message(`Saved #${item.segment.id}: ${saved.category} (V ${saved.valence.toFixed(2)}, A ${saved.arousal.toFixed(2)})`
       + (saved.changed ? "" : " – unchanged"), "ok");
@@ -201,6 +231,7 @@ function skip() {
     if (!item) return;
     if (item.mode === "edit") { message("Earlier labels cannot be skipped; Esc goes back.", "error"); return; }
     await api.skip(item.assignmentId);
+    refreshProgress();
     message(`Skipped #${item.segment.id}.`);
     await advance();
   });
@@ -242,21 +273,14 @@ function toggleHelp(force) {
 }
 
 // --- keyboard --------------------------------------------------------------------------
-const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
-
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (event.target.closest && event.target.closest("input, textarea, select")) return;
+  if (isTyping(event)) return;
   const key = event.key;
   if (key === "?") { toggleHelp(); event.preventDefault(); return; }
   if (!$("help").hidden) { if (key === "Escape") toggleHelp(false); return; }
   if (!state.item && key !== "u" && key !== "U") return;
-  if (ARROWS[key]) {
-    const step = event.shiftKey ? BIG_STEP : STEP;
-    pad.move(ARROWS[key][0] * step, ARROWS[key][1] * step);
-    event.preventDefault();
-    return;
-  }
+  if (movePadWithKey(pad, event)) { event.preventDefault(); return; }
   if (/^[1-7]$/.test(key)) { chooseCategory(Number(key) - 1); event.preventDefault(); return; }
   const lower = key.length === 1 ? key.toLowerCase() : key;
   if (FLAG_BY_KEY[lower]) { toggleFlag(FLAG_BY_KEY[lower]); event.preventDefault(); return; }
@@ -287,6 +311,7 @@ $("back").addEventListener("click", (e) => { e.currentTarget.blur(); back(); });
 $("help-button").addEventListener("click", (e) => { e.currentTarget.blur(); toggleHelp(); });
 $("help-close").addEventListener("click", () => toggleHelp(false));
 $("retry").addEventListener("click", () => guarded(advance));
+$("empty-back").addEventListener("click", () => back());
 
 // --- start -----------------------------------------------------------------------------
 guarded(async () => {
@@ -294,6 +319,7 @@ guarded(async () => {
   if (!first) { showEmpty(); return; }
   state.doneToday = first.done_today;
   $("done-today").textContent = String(state.doneToday);
+  refreshProgress();
   show(itemFromAssignment(first));
   preloadNext();
 });

@@ -50,4 +50,5 @@ export const api = {
   save: (payload) => request("POST", "/api/labels/", payload),
   skip: (assignmentId) => request("POST", `/api/assignments/${assignmentId}/skip/`, {}),
   recent: (offset) => request("GET", `/api/labels/?offset=${offset}&limit=1`),
+  progress: () => request("GET", "/api/queue/progress/"),
 };

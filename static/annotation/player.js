@@ -2,6 +2,9 @@
 // the speaking face's box drawn over it) or an audio clip. A second element is
 // kept warm with the next segment so Enter shows it at once.
 
+import { boxAt, placeBox } from "../clips/facebox.js";
+import { Waveform } from "./waveform.js";
+
 const FRAME_PAD = 0.04; // loop back slightly before `end` so the next scene never flashes
 
 function makeElement(kind) {
@@ -19,6 +22,8 @@ export class Player {
     this.el = null;
     this.media = null;
     this.box = null;
+    this.track = null;
+    this.waveform = new Waveform(audioOnly);
     this.warm = new Map(); // url+start -> element preloaded for an upcoming segment
     this._tick = this._tick.bind(this);
     new ResizeObserver(() => this.drawBox()).observe(container);
@@ -42,12 +47,16 @@ export class Player {
     while (this.warm.size > 3) this.warm.delete(this.warm.keys().next().value);
   }
 
-  show(media, box) {
+  // track: the face track's boxes [[t, top, right, bottom, left], ...], so the
+  // box follows a moving head; box: the segment's median box when there are none.
+  show(media, box, track = null) {
     if (this.el) { this.el.pause(); this.el.remove(); }
     this.media = media;
     this.box = box;
+    this.track = track;
     this.facebox.hidden = true;
     this.audioOnly.hidden = media.kind !== "audio";
+    this.waveform.show(media.kind === "audio" ? media : null);
     if (!media.url) { this.el = null; return; }
     const key = Player.key(media);
     const el = this.warm.get(key) || makeElement(media.kind);
@@ -91,24 +100,20 @@ export class Player {
       }
       const done = Math.min(1, Math.max(0, (el.currentTime - media.loop_start) / span));
       this.loopFill.style.width = `${(done * 100).toFixed(1)}%`;
+      if (this.track) this.drawBox();
+      this.waveform.playhead(done);
     }
     requestAnimationFrame(this._tick);
   }
 
   // The box is in source pixels; the video is letterboxed (object-fit: contain).
   drawBox() {
-    const { el, box, media, facebox } = this;
-    if (!el || !box || !media || media.kind !== "video" || !el.videoWidth) { facebox.hidden = true; return; }
-    const [top, right, bottom, left] = box;
-    const cw = el.clientWidth, ch = el.clientHeight;
-    const scale = Math.min(cw / el.videoWidth, ch / el.videoHeight);
-    const offX = el.offsetLeft + (cw - el.videoWidth * scale) / 2;
-    const offY = el.offsetTop + (ch - el.videoHeight * scale) / 2;
-    const source = media.width ? el.videoWidth / media.width : 1; // box measured on the stored file
-    const k = scale * source;
+    const { el, media, facebox } = this;
+    if (!el || !media || media.kind !== "video") { facebox.hidden = true; return; }
+    const rect = placeBox(el, boxAt(this.track, el.currentTime, this.box), media.width, media.height);
+    if (!rect) { facebox.hidden = true; return; }
     Object.assign(facebox.style, {
-      left: `${offX + left * k}px`, top: `${offY + top * k}px`,
-      width: `${(right - left) * k}px`, height: `${(bottom - top) * k}px`,
+      left: `${rect.left}px`, top: `${rect.top}px`, width: `${rect.width}px`, height: `${rect.height}px`,
     });
     facebox.hidden = false;
   }

@@ -40,3 +40,21 @@ export class VAPad {
     }
   }
 }
+
+// The arrow keys move the point by 0.1 (Shift: 0.25), on every page with a pad.
+const PAD_STEP = 0.1, PAD_BIG_STEP = 0.25;
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+
+// Returns true when the key was an arrow (and the point moved).
+export function movePadWithKey(pad, event) {
+  const direction = ARROWS[event.key];
+  if (!direction) return false;
+  const step = event.shiftKey ? PAD_BIG_STEP : PAD_STEP;
+  pad.move(direction[0] * step, direction[1] * step);
+  return true;
+}
+
+// Keys typed into a form field belong to the field, not to the page's shortcuts.
+export function isTyping(event) {
+  return Boolean(event.target.closest && event.target.closest("input, textarea, select"));
+}

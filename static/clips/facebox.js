@@ -27,3 +27,20 @@ export function placeBox(video, box, sourceWidth, sourceHeight) {
     height: (bottom - top) * ky,
   };
 }
+
+// The face's box at time t (seconds in the source video) from its track's
+// samples [[t, top, right, bottom, left], ...] (time order): linear between the
+// two samples around t, the nearest one before the first or after the last.
+// Falls back to `fallback` (the segment's median box) when there are no samples.
+export function boxAt(track, t, fallback = null) {
+  if (!Array.isArray(track) || !track.length || !Number.isFinite(t)) return fallback;
+  let lo = 0, hi = track.length - 1;
+  if (t <= track[lo][0]) return track[lo].slice(1, 5);
+  if (t >= track[hi][0]) return track[hi].slice(1, 5);
+  while (hi - lo > 1) {  // binary search: tracks of long scenes hold thousands of samples
+    const mid = (lo + hi) >> 1;
+    if (track[mid][0] <= t) lo = mid; else hi = mid;
+  }
+  const a = track[lo], b = track[hi], f = (t - a[0]) / (b[0] - a[0]);
+  return [1, 2, 3, 4].map((i) => a[i] + (b[i] - a[i]) * f);
+}

@@ -24,7 +24,7 @@ def test_staff_exports_watches_progress_and_downloads(live_server, make_annotato
         pytest.skip(f"{CHROMIUM} is not installed")
     build_corpus(make_annotator)
     # Queue without building, so the page shows a live export; it is built below, in steps.
-    monkeypatch.setattr("annotation.export_views.enqueue_export", lambda export: export)
+    monkeypatch.setattr("annotation.export.views.enqueue_export", lambda export: export)
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(accept_downloads=True)
@@ -44,7 +44,7 @@ def test_staff_exports_watches_progress_and_downloads(live_server, make_annotato
         page.wait_for_function("document.querySelector('tr[data-id] progress').value == 42", timeout=30_000)
         assert "running 42%" in page.inner_text("tr[data-id] .status-text")
 
-        from annotation.export import build_export
+        from annotation.export.build import build_export
         built = build_export(export.pk)
         assert built.status == "succeeded", built.error
         link = page.wait_for_selector("a:has-text('zip')", timeout=30_000)  # page reloads when done

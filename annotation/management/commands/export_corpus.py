@@ -3,7 +3,7 @@ import json
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.export import ExportError, build_export, copy_export_file, new_export
+from annotation.export.build import ExportError, build_export, copy_export_file, new_export
 from annotation.models import Export
 
 

@@ -1,4 +1,4 @@
-"""Exports page, staff download and the exports API (thin: rules live in annotation.export)."""
+"""Exports page, staff download and the exports API (thin: rules live in annotation.export.build)."""
 
 from django import forms
 from django.contrib import messages
@@ -11,10 +11,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from clips.models import Video
+from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import IsStaff, staff_required
 
-from .export import ExportError, enqueue_export, new_export
-from .models import FLAG_CHOICES, Export
+from ..models import FLAG_CHOICES, Export
+from .build import ExportError, enqueue_export, new_export
 
 DEFAULT_EXCLUDED_FLAGS = ["not_speaker", "bad_audio"]
 
@@ -123,9 +124,10 @@ def exports_page(request):
 def export_download(request, pk: int):
     """Stream the zip from storage (never read into memory)."""
     export = get_object_or_404(Export, pk=pk)
-    if export.status != Export.Status.SUCCEEDED or not export.file or not default_storage.exists(export.file.name):
+    if export.status != Export.Status.SUCCEEDED or not export.file:
         raise Http404("This export has no file (not finished, failed or removed).")
-    response = FileResponse(default_storage.open(export.file.name, "rb"), as_attachment=True,
-                            filename=export.file.name.rsplit("/", 1)[-1], content_type="application/zip")
+    name = stored_file(export.file.name)  # Http404 when removed
+    response = FileResponse(default_storage.open(name, "rb"), as_attachment=True,
+                            filename=name.rsplit("/", 1)[-1], content_type="application/zip")
     response["X-Content-SHA256"] = export.sha256
     return response

@@ -18,9 +18,9 @@ from PIL import Image, UnidentifiedImageError
 
 from clips.models import Segment, Video
 
-from .models import ModelVersion, Prelabel
-from .registry import active_model, ensure_default_teacher, load_teacher
-from .teachers.base import Prediction, aggregate
+from ..models import ModelVersion, Prelabel
+from ..registry import active_model, ensure_default_teacher, load_teacher
+from .base import Prediction, aggregate
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,11 @@
-"""The dataset card (README.md) and plots of an export, from its manifest rows.
+"""The dataset card (README.md) of an export, from its manifest rows.
 
-Pure: rows (the manifest dicts) in, text and PNG bytes out; no Django. The
+Pure: rows (the manifest dicts) in, text out; no Django (plots.py draws the figures). The
 card has to let a stranger use and cite the corpus without asking anyone:
 what is in it, how it was made, how far raters agreed, where the audio came
 from under which licence, and what it cannot be trusted for.
 """
 
-import io
 import json
 import math
 import random
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelstudio_emo.emotions import EMOTIONS
+from labelstudio_emo.safe_text import markdown_link, markdown_text
 
 SPLITS = ("train", "val", "test")
 # V/A are rounded to this grid for α: the krippendorff package builds a units x values x values
@@ -105,80 +105,6 @@ def class_split_counts(rows: list[dict]) -> dict[str, dict[str, int]]:
     return {c: {s: counts[c][s] for s in (*SPLITS, "total")} for c in order}
 
 
-# --------------------------------------------------------------------- plots
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def render_plots(rows: list[dict], agreement: Agreement) -> dict[str, bytes]:
-    """{"plots/class_distribution.png": bytes, ...} drawn with the Agg canvas (no display)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    def figure(**kw):
-        fig = Figure(**kw)
-        FigureCanvasAgg(fig)
-        return fig
-
-    plots = {}
-    counts = class_split_counts(rows)
-    classes = list(counts)
-    fig = figure(figsize=(8, 4))
-    ax = fig.add_subplot()
-    x = np.arange(len(classes))
-    for i, split in enumerate(SPLITS):
-        ax.bar(x + (i - 1) * 0.27, [counts[c][split] for c in classes], width=0.27, label=split)
-    ax.set_xticks(x, classes)
-    ax.set_ylabel("segments")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Segments per class (majority / reviewed label) and split")
-    ax.legend()
-    plots["plots/class_distribution.png"] = _png(fig)
-
-    fig = figure(figsize=(12, 6))
-    for i, name in enumerate(EMOTIONS):
-        ax = fig.add_subplot(2, 4, i + 1)
-        points = [(r["valence"], r["arousal"]) for r in rows if r["category"] == name and r["valence"] is not None]
-        if points:
-            v, a = zip(*points)
-            ax.scatter(v, a, s=6, alpha=0.4)
-        ax.set_xlim(-1.05, 1.05)
-        ax.set_ylim(-1.05, 1.05)
-        ax.axhline(0, color="#bbb", lw=0.5)
-        ax.axvline(0, color="#bbb", lw=0.5)
-        ax.set_title(f"{name} (n={len(points)})", fontsize=9)
-        ax.set_xlabel("valence", fontsize=8)
-        ax.set_ylabel("arousal", fontsize=8)
-    fig.add_subplot(2, 4, 8).axis("off")
-    fig.suptitle("Mean human valence / arousal per segment, by category")
-    fig.tight_layout()
-    plots["plots/valence_arousal.png"] = _png(fig)
-
-    fig = figure(figsize=(10, 4))
-    ax = fig.add_subplot(1, 2, 1)
-    shares = [r["vote_share"] for r in rows if len(r["labels"]) >= 2 and r["vote_share"] is not None]
-    ax.hist(shares, bins=np.linspace(0, 1, 11), color="#3454d1")
-    ax.set_xlabel("vote share of the final category")
-    ax.set_ylabel("segments (>= 2 raters)")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Rater agreement per segment")
-    ax = fig.add_subplot(1, 2, 2)
-    names = ["category (nominal)", "valence (interval)", "arousal (interval)"]
-    values = [agreement.alpha_category, agreement.alpha_valence, agreement.alpha_arousal]
-    ax.bar(names, [v if v is not None else 0 for v in values], color="#1e8449")
-    for i, v in enumerate(values):
-        ax.text(i, max(v or 0, 0) + 0.02, "n/a" if v is None else f"{v:.2f}", ha="center")
-    ax.set_ylim(min(0, *(v or 0 for v in values)) - 0.05, 1.05)
-    ax.set_title("Krippendorff's alpha")
-    ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    plots["plots/agreement.png"] = _png(fig)
-    return plots
-
-
 # ---------------------------------------------------------------------- card
 def _fmt(value, digits=3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -196,7 +122,8 @@ def _sources(rows: list[dict]) -> list[dict]:
 
 
 def _cell(text) -> str:
-    return str(text or "").replace("|", "\\|").replace("\n", " ")
+    """Metadata from the source sites as inert Markdown (no HTML, no links)."""
+    return markdown_text(text)
 
 
 def limitations(rows: list[dict], agreement: Agreement, skipped: dict, params: dict) -> list[str]:
@@ -383,11 +310,11 @@ def render_card(rows: list[dict], *, export_id: int, created_at: str, params: di
         "",
     ]
     if teacher_models:
-        lines += ["Teacher model predictions: " + ", ".join(f"`{m}` ({n} segments)" for m, n in
+        lines += ["Teacher model predictions: " + ", ".join(f"{_cell(m)} ({n} segments)" for m, n in
                                                            sorted(teacher_models.items())) + ".", ""]
     lines += ["| video | title | channel | licence | segments | seconds |", "|---:|---|---|---|---:|---:|"]
     shown = sources[:300]
-    lines += [f"| {v['video_id']} | [{_cell(v['title']) or 'untitled'}]({v['url']}) | {_cell(v['channel'])} | "
+    lines += [f"| {v['video_id']} | {markdown_link(v['title'] or 'untitled', v['url'])} | {_cell(v['channel'])} | "
               f"{_cell(v['license']) or '(not recorded)'} | {v['segments']} | {v['seconds']:.1f} |" for v in shown]
     if len(sources) > len(shown):
         lines.append(f"\n({len(sources) - len(shown)} more videos: see `video_url` and `license` in the manifest.)")

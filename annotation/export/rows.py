@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Exists, OuterRef, Prefetch, Q
 
-from annotation.aggregate import aggregate_segment_labels
+from annotation.export.aggregate import aggregate_segment_labels
 from annotation.models import FLAGS, Label
 from clips.models import Segment
 from inference.models import ModelVersion, Prelabel

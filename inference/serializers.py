@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ..models import ModelVersion
+from .models import ModelVersion
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

@@ -7,11 +7,11 @@ from rest_framework.response import Response
 
 from labelstudio_emo.permissions import IsStaff
 
-from ..models import ModelVersion
-from ..registry import RegistryError, activate, active_model
-from ..selectors import model_versions
+from .models import ModelVersion
+from .registry import RegistryError, activate, active_model
+from .selectors import model_versions
 from .serializers import ModelVersionSerializer
-from .tasks import prelabel_all_task
+from .teachers.tasks import prelabel_all_task
 
 
 class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):

@@ -6,10 +6,10 @@ from django.views.decorators.http import require_POST
 
 from labelstudio_emo.permissions import staff_required
 
-from ..models import ModelVersion
-from ..registry import RegistryError, activate, active_model
-from ..selectors import model_rows, prelabel_status
-from .tasks import prelabel_all_task
+from .models import ModelVersion
+from .registry import RegistryError, activate, active_model
+from .selectors import model_rows, prelabel_status
+from .teachers.tasks import prelabel_all_task
 
 Kind = ModelVersion.Kind
 

@@ -26,11 +26,13 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from annotation import dataset_card
-from annotation.export_rows import ExportError, ExportParams, explain_empty, parse_params, select_items
+from annotation.export.card import agreement_figures, render_card
+from annotation.export.plots import render_plots
+from annotation.export.rows import ExportError, ExportParams, explain_empty, parse_params, select_items
+from annotation.export.splits import DEFAULT_FRACTIONS, SPLITS, SplitItem, assign_splits, split_summary
 from annotation.models import Export
-from annotation.splits import DEFAULT_FRACTIONS, SPLITS, SplitItem, assign_splits, split_summary
 from clips.importing.files import sha256_of
+from labelstudio_emo.safe_text import spreadsheet_cell
 
 log = logging.getLogger(__name__)
 
@@ -262,12 +264,12 @@ def _write_zip(path: str, export: Export, params: ExportParams, selection, zip_n
         }, indent=1).encode())
 
         report(93, "dataset card and plots")
-        agreement = dataset_card.agreement_figures(rows)
-        plots = dataset_card.render_plots(rows, agreement)
+        agreement = agreement_figures(rows)
+        plots = render_plots(rows, agreement)
         for name, data in plots.items():
             archive.write_bytes(name, data, compress=False)
         created = export.created_at.strftime("%Y-%m-%d %H:%M")
-        card = dataset_card.render_card(
+        card = render_card(
             rows, export_id=export.id, created_at=created, params=params.as_dict(), zip_name=zip_name,
             agreement=agreement, skipped=dict(selection.skipped), teacher_models=dict(selection.teacher_models),
             splits_info=splits_info, reviewed=selection.reviewed)
@@ -300,8 +302,8 @@ def _manifest_csv(rows: list[dict]) -> bytes:
     writer.writerow(MANIFEST_KEYS)
     nested = {"faces", "labels", "teacher"}
     for row in rows:
-        writer.writerow([json.dumps(row[k], ensure_ascii=False) if k in nested else ("" if row[k] is None else row[k])
-                         for k in MANIFEST_KEYS])
+        writer.writerow([json.dumps(row[k], ensure_ascii=False) if k in nested
+                         else ("" if row[k] is None else spreadsheet_cell(row[k])) for k in MANIFEST_KEYS])
     return text.getvalue().encode()
 
 

@@ -1,0 +1,112 @@
+"""Probe 5: bad numbers, deep JSON and huge pages are 400s (never 500s or
+every row), booleans are not numbers, and actions redirect only locally."""
+
+import json
+
+import pytest
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from clips.models import Video
+from labelstudio_emo.validation import MAX_PAGE, CappedLimitOffsetPagination
+
+from tests.annotation_factories import label_payload, make_segments, make_video
+
+pytestmark = [pytest.mark.security, pytest.mark.django_db]
+
+
+@pytest.fixture
+def ann_api(api_client, annotator):
+    api_client.force_authenticate(annotator)
+    return api_client
+
+
+@pytest.fixture
+def staff_api(api_client, staff_user):
+    api_client.force_authenticate(staff_user)
+    return api_client
+
+
+@pytest.fixture
+def assignment(ann_api):
+    make_segments(make_video(), 2)
+    return ann_api.get("/api/queue/next/").json()["id"]
+
+
+@pytest.mark.parametrize("change", [
+    {"assignment": 2**70}, {"assignment": -(2**70)}, {"segment": 2**64}, {"assignment": "1e400"},
+    {"assignment": "²"}, {"valence": True}, {"arousal": False}, {"assignment": True},
+    {"seconds_spent": True}, {"valence": "NaN"}, {"valence": "1e400"},
+])
+def test_out_of_range_and_boolean_numbers_are_400(ann_api, assignment, change):
+    body = {**label_payload(assignment), **change}
+    response = ann_api.post("/api/labels/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert set(change) <= set(response.json())
+
+
+def test_valence_true_is_not_stored_as_one(ann_api, assignment):
+    from annotation.models import Label
+    ann_api.post("/api/labels/", {**label_payload(assignment), "valence": True}, format="json")
+    assert not Label.objects.exists()
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deeply_nested_json_is_400(ann_api, assignment, depth):
+    body = "[" * depth + "]" * depth
+    response = ann_api.post("/api/labels/", body, content_type="application/json")
+    assert response.status_code == 400
+    body = json.dumps({**label_payload(assignment), "flags": json.loads("[" * 40 + "]" * 40)})
+    assert ann_api.post("/api/labels/", body, content_type="application/json").status_code == 400
+
+
+def test_oversized_json_is_400(ann_api, assignment, settings):
+    settings.API_MAX_JSON_BYTES = 1000
+    body = json.dumps({**label_payload(assignment), "pad": "x" * 2000})
+    assert ann_api.post("/api/labels/", body, content_type="application/json").status_code == 400
+
+
+@pytest.mark.parametrize("query", ["offset=1e23", "offset=100000000000000000000000", "offset=-1", "offset=²",
+                                   "limit=²", "limit=1e9", "exclude=²", "exclude=99999999999999999999999"])
+def test_annotator_query_numbers_are_validated(ann_api, assignment, query):
+    path = "/api/queue/next/" if query.startswith("exclude") else "/api/labels/"
+    assert ann_api.get(f"{path}?{query}").status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/api/segments/?video=²", "/api/videos/?ids=²", "/api/videos/?ids=1,²",
+                                  "/api/segments/?video=99999999999999999999999",
+                                  "/api/videos/?ids=99999999999999999999999", "/api/videos/?offset=1e23",
+                                  "/api/videos/?offset=²", "/api/exports/?limit=abc"])
+def test_staff_query_numbers_are_validated(staff_api, path):
+    assert staff_api.get(path).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/videos/99999999999999999999999/", "/api/videos/99999999999999999999999/",
+                                  "/exports/99999999999999999999999/download/",
+                                  "/api/segments/99999999999999999999999/"])
+def test_huge_ids_in_paths_are_404(staff_client, path):
+    assert staff_client.get(path).status_code == 404
+
+
+def test_pages_are_capped(staff_api):
+    video = make_video()
+    make_segments(video, 3)
+    response = staff_api.get(f"/api/segments/?video={video.pk}&limit=100000")
+    assert response.status_code == 200 and len(response.json()["results"]) == 3
+    request = Request(APIRequestFactory().get("/x", {"limit": "100000"}))
+    assert CappedLimitOffsetPagination().get_limit(request) == MAX_PAGE
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "https:evil.example",
+                                    "/\\evil.example", "javascript:alert(1)"])
+def test_retry_redirects_only_locally(staff_client, target):
+    video = Video.objects.create(extractor="t", external_id="x", status=Video.Status.FAILED, stage="")
+    response = staff_client.post(f"/videos/{video.pk}/retry/", {"next": target})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/") and not response["Location"].startswith(("//", "/\\"))
+
+
+def test_retry_keeps_a_local_next(staff_client):
+    video = Video.objects.create(extractor="t", external_id="y", status=Video.Status.FAILED, stage="")
+    response = staff_client.post(f"/videos/{video.pk}/retry/", {"next": f"/videos/{video.pk}/"})
+    assert response["Location"] == f"/videos/{video.pk}/"
