@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from labelstudio_emo.emotions import EMOTIONS
 
-from .features import FeatureConfig, file_log_mel
+from .features import FeatureConfig, file_log_mel, read_audio
 
 SPLITS = ("train", "val", "test")
 CLASS_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
@@ -115,6 +115,23 @@ def log_mel_featurizer(cfg: FeatureConfig = FeatureConfig()):
                 out.append(file_log_mel(audio, cfg).astype(np.float16))
             except ValueError as exc:
                 out.append(exc)
+        return out
+    return featurize
+
+
+def encoder_featurizer(encoder):
+    """A speech encoder's frames: [(row, audio bytes)] -> [[frames, dim] float16 or the error]."""
+    def featurize(entries):
+        out, waves, keep = [None] * len(entries), [], []
+        for n, (_, audio) in enumerate(entries):
+            try:
+                waves.append(read_audio(audio))
+                keep.append(n)
+            except ValueError as exc:
+                out[n] = exc
+        keys = [str(entries[n][0].get("segment_id")) for n in keep]
+        for n, frames in zip(keep, encoder.encode(waves, keys) if keep else []):
+            out[n] = frames.astype(np.float16)
         return out
     return featurize
 

@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from clips.models import Segment
 
 from .encoders import DEFAULT_ENCODER, LOG_MEL, EncoderError, EncoderMissing, SpeechEncoder, load_encoder
+from .data import encoder_featurizer
 from .features import read_audio
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ def encode_segments(video_id: int | None = None, force: bool = False, batch: int
 def export_featurizer(encoder: SpeechEncoder):
     """read_export's featurize for an encoder: rows of segments still in the
     database read (and fill) the cache; other rows are encoded from the zip's audio."""
+    encode = encoder_featurizer(encoder)
+
     def featurize(entries):
         ids = [row.get("segment_id") for row, _ in entries]
         segments = {s.pk: s for s in Segment.objects.filter(pk__in=[i for i in ids if isinstance(i, int)])}
@@ -149,23 +152,13 @@ def export_featurizer(encoder: SpeechEncoder):
         missing = []
         for n, (row, _) in enumerate(entries):
             segment = segments.get(row.get("segment_id"))
-            frames = read_cached(encoder, segment) if segment is not None and segment.audio else None
-            if frames is not None:
-                out[n] = frames
-            else:
+            out[n] = read_cached(encoder, segment) if segment is not None and segment.audio else None
+            if out[n] is None:
                 missing.append(n)
-        waves, keep = [], []
-        for n in missing:
-            try:
-                waves.append(read_audio(entries[n][1]))
-                keep.append(n)
-            except ValueError as exc:
-                out[n] = exc
-        encoded = encoder.encode(waves, [str(entries[n][0].get("segment_id")) for n in keep]) if keep else []
-        for n, frames in zip(keep, encoded):
-            out[n] = frames.astype(np.float16)
+        for n, frames in zip(missing, encode([entries[n] for n in missing])):
+            out[n] = frames
             segment = segments.get(entries[n][0].get("segment_id"))
-            if segment is not None and segment.audio:
+            if segment is not None and segment.audio and not isinstance(frames, Exception):
                 write_cached(encoder, segment, frames)
         return out
     return featurize

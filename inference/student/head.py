@@ -8,6 +8,7 @@ one with the better validation UAR is kept:
   objective of losses.py (KL to the teacher at T, CE on humans, CCC on V/A).
 - `ClassicalHead`: mean+std of the frames, standardised -> logistic
   regression (scikit-learn), with ridge regressions for valence/arousal.
+- `EnsembleHead`: the mean of the two.
 """
 
 from __future__ import annotations
@@ -104,3 +105,15 @@ class ClassicalHead:
         arr = {k: v.numpy() for k, v in state.items() if isinstance(v, torch.Tensor)}
         return cls(mean=arr["mean"], scale=arr["scale"], coef=arr["coef"], intercept=arr["intercept"],
                    va_coef=arr.get("va_coef"), va_intercept=arr.get("va_intercept"), c=float(state.get("c", 1.0)))
+
+
+@dataclass
+class EnsembleHead:
+    """Mean of its members' probabilities and V/A."""
+    members: list
+
+    def predict(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from .head_train import predict_pooled
+        outs = [predict_pooled(m, pooled) for m in self.members]
+        return (np.mean([o[0] for o in outs], axis=0).astype(np.float32),
+                np.mean([o[1] for o in outs], axis=0).astype(np.float32))

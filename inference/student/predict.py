@@ -10,7 +10,7 @@ prelabelling run the same code for either.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ class Student:
     head: object = None            # HeadNet or ClassicalHead (encoder-head students)
     encoder_info: dict | None = None
     _encoder: SpeechEncoder | None = None
+    candidates: dict = field(default_factory=dict)   # encoder heads: every head its run fitted
 
     @property
     def classes(self) -> tuple:
@@ -88,15 +89,30 @@ def checkpoint_bytes(model: StudentNet, features: FeatureConfig, meta: dict | No
     return buffer.getvalue()
 
 
-def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None) -> bytes:
-    """An encoder-head student: the encoder's identity (name, spec, checksum) and the chosen head."""
+def _head_body(head) -> dict:
     if isinstance(head, H.ClassicalHead):
-        body = {"kind": "logreg", "state": head.to_state()}
-    else:
-        body = {"kind": "head", "config": head.cfg.to_dict(),
-                "state": {k: v.detach().cpu() for k, v in head.state_dict().items()}}
-    payload = {"arch": H.ARCH, "encoder": dict(encoder_info), "head": body, "classes": list(EMOTIONS),
-               "meta": meta or {}}
+        return {"kind": "logreg", "state": head.to_state()}
+    if isinstance(head, H.EnsembleHead):
+        return {"kind": "ensemble", "members": [_head_body(m) for m in head.members]}
+    return {"kind": "head", "config": head.cfg.to_dict(),
+            "state": {k: v.detach().cpu() for k, v in head.state_dict().items()}}
+
+
+def _head_from_body(body: dict):
+    if body["kind"] == "logreg":
+        return H.ClassicalHead.from_state(body["state"])
+    if body["kind"] == "ensemble":
+        return H.EnsembleHead([_head_from_body(m) for m in body["members"]])
+    head = H.HeadNet(H.HeadConfig.from_dict(body["config"]))
+    head.load_state_dict(body["state"])
+    return head.eval()
+
+
+def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None, candidates: dict | None = None) -> bytes:
+    """An encoder-head student: the encoder's identity (name, spec, checksum,
+    mode), the chosen head, and the other candidates of its run (for comparison)."""
+    payload = {"arch": H.ARCH, "encoder": dict(encoder_info), "head": _head_body(head), "classes": list(EMOTIONS),
+               "candidates": {name: _head_body(h) for name, h in (candidates or {}).items()}, "meta": meta or {}}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -104,15 +120,11 @@ def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None) ->
 
 def _load_head(payload: dict, device: torch.device) -> Student:
     body = payload["head"]
-    if body["kind"] == "logreg":
-        head = H.ClassicalHead.from_state(body["state"])
-    else:
-        head = H.HeadNet(H.HeadConfig.from_dict(body["config"]))
-        head.load_state_dict(body["state"])
-        head.eval()
     meta = {**payload.get("meta", {}), "classes": payload.get("classes", list(EMOTIONS)), "head": body["kind"]}
-    return Student(model=None, features=FeatureConfig(), device=device, meta=meta, head=head,
-                   encoder_info=payload.get("encoder") or {})
+    student = Student(model=None, features=FeatureConfig(), device=device, meta=meta, head=_head_from_body(body),
+                      encoder_info=payload.get("encoder") or {})
+    student.candidates = {name: _head_from_body(b) for name, b in (payload.get("candidates") or {}).items()}
+    return student
 
 
 def load_student(source, device: str | None = None) -> Student:

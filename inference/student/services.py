@@ -133,7 +133,7 @@ def start_run(user=None, export_id: int | None = None, epochs: int | None = None
 def planned_split_sizes(export_id: int | None) -> dict[str, int]:
     """Segments per split the run would train and test on (an export's own
     counts once built, else what its parameters select now)."""
-    from annotation.export import planned_split_sizes as planned
+    from annotation.export.build import planned_split_sizes as planned
     from annotation.models import Export
 
     if export_id is None:
@@ -348,7 +348,8 @@ def _fit_heads(corpus, settings: RunSettings, encoder, reporter) -> _Fitted:
         test_uar = evaluate_predictions(*predict_pooled(candidate.model, pooled), test, train)["uar"]
         candidates[name] = {"val_uar": round(candidate.val_uar, 4), "test_uar": round(test_uar, 4),
                             **{k: v for k, v in candidate.details.items() if k != "history"}}
-    return _Fitted(student, lambda meta: head_checkpoint_bytes(result.model, info, meta=meta),
+    models = {name: c.model for name, c in result.candidates.items()}
+    return _Fitted(student, lambda meta: head_checkpoint_bytes(result.model, info, meta=meta, candidates=models),
                    {"encoder": encoder.name, "encoder_checksum": encoder.checksum, "chosen": result.chosen,
                     "candidates": candidates, "best_val_uar": result.candidates[result.chosen].val_uar,
                     "best_epoch": result.candidates["head"].details.get("best_epoch"),
