@@ -44,6 +44,8 @@ class Video(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True, help_text="non-fatal remarks (no faces, ...)")
+    speaker_model = models.CharField(max_length=100, blank=True,
+                                     help_text="what decided who speaks (active-speaker model and voice activity)")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -34,12 +34,12 @@ from clips.models import FaceTrack, Person, ReferencePhoto, Scene, Segment, Vide
 from clips.segmentation import av, people
 from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
 from clips.segmentation.faces import FaceTrack as Track
-from clips.segmentation.faces import track_faces
+from clips.segmentation.faces import assign_scenes, find_faces
 from clips.segmentation.params import SegmentationParams
 from clips.segmentation.scenes import Scene as SceneSpec
-from clips.segmentation.scenes import detect_scenes
+from clips.segmentation.scenes import detect_scenes, split_scenes
 from clips.segmentation.segments import make_segments
-from clips.segmentation.speakers import find_speech_turns, speech_regions, voice_activity
+from clips.segmentation.speakers import find_speech_turns, make_speaker_model, speech_regions, voice_activity
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,10 @@ def default_params() -> SegmentationParams:
 
 def speaker_model(params: SegmentationParams):
     """settings.SEGMENTATION_SPEAKER_MODEL (dotted path to an ActiveSpeakerModel class taking
-    SpeakerParams) replaces the mouth-motion heuristic; unset = the heuristic."""
+    SpeakerParams) replaces the built-in choice, params.speakers.model (Light-ASD by default,
+    "mouth-motion" for the heuristic)."""
     path = getattr(settings, "SEGMENTATION_SPEAKER_MODEL", "")
-    return import_string(path)(params.speakers) if path else None
+    return import_string(path)(params.speakers) if path else make_speaker_model(params.speakers)
 
 
 # --- orchestration ------------------------------------------------------------------
@@ -217,6 +218,15 @@ class _Reporter:
 # --- helpers ------------------------------------------------------------------------
 
 @contextmanager
+def _stage_transaction(video_id: int):
+    """A stage's writes, serialised per video by a row lock: should a requeued
+    duplicate of a stage run beside the original, one replaces the other's rows
+    instead of both inserting (clips.recovery)."""
+    with transaction.atomic():
+        Video.objects.select_for_update().filter(pk=video_id).exists()
+        yield
+
+@contextmanager
 def _local(field_file):
     """A local path for a stored file (a temporary copy when storage is remote)."""
     try:
@@ -300,7 +310,7 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
                     video.audio.name = _save_bytes(f"audio/{video.pk}.wav", wav.read_bytes())
             else:
                 notes.append(NOTE_NO_AUDIO)
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         Video.objects.filter(pk=video_id).update(audio=video.audio.name or "")
         _finish(video_id, "audio", notes)
 
@@ -311,7 +321,7 @@ def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
         info = av.probe(path)
         scenes = detect_scenes(path, params.scenes)
     notes = [NOTE_ONE_SHOT] if len(scenes) == 1 and info.has_video and info.duration > 60 else []
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         _delete_segments(video_id)
         Scene.objects.filter(video_id=video_id).delete()  # tracks go with them
         Scene.objects.bulk_create([Scene(video_id=video_id, index=s.index, start=s.start, end=s.end)
@@ -321,11 +331,16 @@ def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
 
 
 def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
+    """Face tracks; where the only face became someone else, the scene is cut there too."""
     video = Video.objects.get(pk=video_id)
     scenes = scene_specs(video_id)
     with _local(video.file) as path:
         info = av.probe(path)
-        tracks = track_faces(path, scenes, params.faces, progress=report)
+        found = find_faces(path, scenes, params.faces, progress=report)
+    tracks = found.tracks
+    if found.cuts:
+        scenes = split_scenes(scenes, found.cuts)
+        assign_scenes(tracks, scenes)
     names = people.name_tracks([t.encoding for t in tracks], person_encodings(), params.faces.person_distance)
     persons = {p.name: p for p in Person.objects.filter(name__in={n for n in names if n})}
     notes = []
@@ -333,10 +348,12 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
         notes.append(NOTE_AUDIO_ONLY)
     elif not tracks:
         notes.append(NOTE_NO_FACES)
-    scene_rows = {s.index: s for s in Scene.objects.filter(video_id=video_id)}
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         _delete_segments(video_id)
         FaceTrack.objects.filter(video_id=video_id).delete()
+        if found.cuts:
+            _replace_scenes(video_id, scenes)
+        scene_rows = {s.index: s for s in Scene.objects.filter(video_id=video_id)}
         FaceTrack.objects.bulk_create([
             FaceTrack(video_id=video_id, scene=scene_rows[t.scene_index], identity=t.identity,
                       person=persons.get(name), start=t.start, end=t.end,
@@ -345,20 +362,25 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
         _finish(video_id, "faces", notes)
 
 
+def _replace_scenes(video_id: int, scenes: list[SceneSpec]) -> None:
+    Scene.objects.filter(video_id=video_id).delete()
+    Scene.objects.bulk_create([Scene(video_id=video_id, index=s.index, start=s.start, end=s.end) for s in scenes])
+
+
 def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
     """Speech turns with their speaking face -> Segment rows (times, face, box)."""
     video = Video.objects.get(pk=video_id)
     scenes = scene_specs(video_id)
     tracks, rows = track_specs(video_id)
     specs, notes = [], []
+    model = speaker_model(params)
     if video.audio:
-        with _local(video.audio) as wav:
-            activity = voice_activity(wav, params.speakers)
+        with _local(video.audio) as wav, _local(video.file) as media_path:
+            activity = voice_activity(wav, params.speakers, video_path=media_path)
             report(0.3)
             if not speech_regions(activity, params.speakers):
                 notes.append(NOTE_NO_SPEECH)
-            turns = find_speech_turns(wav, tracks, params.speakers, scenes=scenes, audio=activity,
-                                      model=speaker_model(params))
+            turns = find_speech_turns(wav, tracks, params.speakers, scenes=scenes, audio=activity, model=model)
         specs = make_segments(turns, scenes, params.segments)
         if turns and not specs:
             notes.append(NOTE_DROPPED.format(min_s=params.segments.min_s))
@@ -367,7 +389,7 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
     if specs and all(s.track is None for s in specs) and tracks:
         notes.append(NOTE_ALL_OFFSCREEN)
     scene_rows = {s.index: s for s in Scene.objects.filter(video_id=video_id)}
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         _delete_segments(video_id)
         Segment.objects.bulk_create([
             Segment(video_id=video_id, scene=scene_rows.get(s.scene_index), start=s.start, end=s.end,
@@ -375,7 +397,13 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
                     box=list(tracks[s.track].median_box(s.start, s.end)) if s.track is not None else None,
                     speaking_confidence=round(s.confidence, 4))
             for s in specs])
+        Video.objects.filter(pk=video_id).update(speaker_model=describe_speaker_model(model, params))
         _finish(video_id, "speakers", notes)
+
+
+def describe_speaker_model(model, params: SegmentationParams) -> str:
+    """What decided who speaks, as the video page shows it (e.g. "light-asd, silero-vad")."""
+    return f"{getattr(model, 'name', type(model).__name__)}, {params.speakers.vad}{'-vad' if params.speakers.vad == 'silero' else 'vad'}"
 
 
 def stage_segments(video_id: int, params: SegmentationParams, report) -> None:
@@ -396,7 +424,7 @@ def cut_segment_audio(video_id: int, report=None) -> int:
             seg.audio.name = _save_bytes(f"segments/{video_id}/{seg.pk}.wav", av.cut_wav(wav, seg.start, seg.end))
             if report and n % 20 == 0:
                 report(n / len(segments))
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         Segment.objects.bulk_update(segments, ["audio"])
     stale = set(old) - {s.audio.name for s in segments}
     transaction.on_commit(lambda: _delete_files(stale))
@@ -438,7 +466,7 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
                                    params.segments.jpeg_quality, progress=report)
     for seg in segments:
         seg.face_crops = crops[seg.pk]
-    with transaction.atomic():
+    with _stage_transaction(video_id):
         Segment.objects.bulk_update(segments, ["face_crops"])
         _finish(video_id, "segments")
     stale = set(old) - {c for cs in crops.values() for c in cs}

@@ -22,7 +22,7 @@ class VideoSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Video
-        fields = ["id", "title", "status", "stage", "progress", "error", "notes",
+        fields = ["id", "title", "status", "stage", "progress", "error", "notes", "speaker_model",
                   "source_url", "webpage_url", "extractor", "external_id", "channel", "upload_date", "license",
                   "language", "speaker_hint", "clip_start", "clip_end",
                   "duration", "fps", "width", "height", "has_audio", "has_video",

@@ -1,13 +1,16 @@
 """Staff pages: Import, Videos (live progress), video detail (player + segments)."""
 
+import errno
 import re
 import shutil
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,11 +23,13 @@ from labelstudio_emo.media_access import stored_file
 from labelstudio_emo.permissions import staff_required
 from labelstudio_emo.validation import local_next
 
-from . import selectors
+from . import recovery, selectors
 from .importing import files, services
 from .importing.forms import ImportForm, MaxSizeUploadHandler
 from .importing.inputs import parse_csv, parse_url_lines
+from .importing.safety import UnsafeURL, check_url
 from .importing.sources import ImportFailed
+from .importing.tasks import submit_rows
 from .models import Video
 
 MAX_MESSAGES = 10
@@ -71,19 +76,19 @@ def _submit(request, form) -> tuple[int, int, int, list[str]]:
     options, user = form.options(), request.user
     requests = parse_url_lines(form.cleaned_data.get("urls", ""))
     errors: list[str] = []
+    count = known = retried = 0
     csv_file = form.cleaned_data.get("csv_file")
     if csv_file:
-        try:
-            rows, row_errors = parse_csv(csv_file.read().decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            rows, row_errors = [], [f"{csv_file.name}: not a UTF-8 text file."]
-        requests += rows
+        rows, row_errors = _csv_rows(csv_file)
         errors += row_errors
-    count = known = retried = 0
+        if rows:  # the slow part (DNS, one row and one task each) runs in a task
+            transaction.on_commit(lambda: submit_rows.delay([asdict(r) for r in rows], options.to_dict(),
+                                                            getattr(user, "pk", None)))
+            count += len(rows)
     for req in requests:
         existing = services.find_existing(req.url.strip())
         video = services.submit_url(req, options, user)
-        count += 1
+        count += video.status != Video.Status.FAILED  # the banner counts what was really queued
         if existing is not None and existing.status == Video.Status.FAILED and video.status != Video.Status.FAILED:
             retried += 1
         elif existing is not None:
@@ -99,20 +104,41 @@ def _submit(request, form) -> tuple[int, int, int, list[str]]:
     return count, known, retried, errors
 
 
-def _import_upload(upload, options, user) -> Video:
-    work = files.incoming_dir(f"upload-{uuid.uuid4().hex}")
+def _csv_rows(csv_file) -> tuple[list, list[str]]:
+    """Rows worth queueing, after the checks that cost nothing (syntax, times,
+    scheme, literal addresses); problems as messages."""
     try:
-        name = Path(upload.name).name
-        local = work / (re.sub(r"[^\w.-]", "_", name)[-100:] or "upload")
+        rows, errors = parse_csv(csv_file.read().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return [], [f"{csv_file.name}: not a UTF-8 text file."]
+    good = []
+    for row in rows:
         try:
+            check_url(row.url, resolve=False)
+        except UnsafeURL as exc:
+            errors.append(f"CSV row {row.line}: {exc}")
+            continue
+        good.append(row)
+    return good, errors
+
+
+def _import_upload(upload, options, user) -> Video:
+    name = Path(upload.name).name
+    try:
+        work = files.incoming_dir(f"upload-{uuid.uuid4().hex}")
+        try:
+            local = work / (re.sub(r"[^\w.-]", "_", name)[-100:] or "upload")
             with open(local, "wb") as out:
                 for chunk in upload.chunks():
                     out.write(chunk)
-        except OSError as exc:
-            raise ImportFailed(f"{name}: {services.DISK_FULL if exc.errno == 28 else exc}") from exc
-        return services.import_file(local, name, options, user, extractor="upload", move=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            return services.import_file(local, name, options, user, extractor="upload", move=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    except OSError as exc:  # disk full, or a read-only / foreign-owned MEDIA_ROOT
+        if exc.errno == errno.ENOSPC:
+            raise ImportFailed(f"{name}: {services.DISK_FULL}") from exc
+        raise ImportFailed(f"{name}: the server cannot store files ({exc.strerror or exc}); nothing was "
+                           "imported. An administrator must make MEDIA_ROOT writable.") from exc
 
 
 @staff_required
@@ -148,6 +174,7 @@ def video_detail(request, pk):
         "video": video, "segments": segments, "scenes": scenes,
         "player_url": reverse("clips:video-media", args=[video.pk]) if video.file else "",
         "timeline": _timeline(video, scenes, tracks, segments),
+        "stalled": recovery.is_stalled(video), "lease_minutes": round(recovery.lease_seconds() / 60),
     })
 
 
@@ -193,11 +220,13 @@ def _timeline_segment(seg) -> dict:
 @require_POST
 def video_retry(request, pk):
     video = get_object_or_404(Video, pk=pk)
-    if video.status != Video.Status.FAILED:
-        messages.info(request, f"“{video}” has not failed; nothing to retry.")
-    else:
+    if video.status == Video.Status.FAILED:
         services.retry(video)
         messages.success(request, f"“{video}” queued again.")
+    elif recovery.retry_stalled(video):
+        messages.success(request, f"“{video}” had stopped making progress; queued again.")
+    else:
+        messages.info(request, f"“{video}” has not failed and is still making progress; nothing to retry.")
     return redirect(local_next(request, reverse("clips:videos")))
 
 

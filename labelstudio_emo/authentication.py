@@ -19,6 +19,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from .permissions import ANNOTATORS_GROUP, in_annotators_sql, remember_annotator
+from .throttling import FailedTokenThrottle
 
 LOADED = {"id", "username", "is_active", "is_staff", "is_superuser"}
 FLAGS = ("is_active", "is_staff", "is_superuser")
@@ -39,6 +40,21 @@ def _token_sql() -> str:
 
 
 class FastTokenAuthentication(TokenAuthentication):
+    def authenticate(self, request):
+        """Token guessing is throttled per address (throttling.FailedTokenThrottle);
+        requests without a token header cost nothing extra."""
+        if not request.META.get("HTTP_AUTHORIZATION"):
+            return None
+        throttle = FailedTokenThrottle()
+        wait = throttle.wait_if_blocked(request)
+        if wait is not None:
+            raise exceptions.Throttled(wait)
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            throttle.record_failure(request)
+            raise
+
     def authenticate_credentials(self, key):
         with connection.cursor() as cursor:
             cursor.execute(_token_sql(), [ANNOTATORS_GROUP, key])

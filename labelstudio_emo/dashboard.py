@@ -4,7 +4,7 @@ read (no per-segment work), so the page stays fast at 100,000 segments."""
 from django.db.models import Count
 from django.urls import reverse
 
-from annotation import progress
+from annotation import progress, queue_state
 from clips.models import Segment, Video
 from inference.models import TrainingRun
 
@@ -16,6 +16,7 @@ def stored_alpha() -> dict | None:
 
 
 def figures() -> dict:
+    queue_state.ensure_fresh()  # the queue's entries reflect new imports before anyone asked for a segment
     by_status = dict(Video.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     videos_url = reverse("clips:videos")
     return {

@@ -5,10 +5,12 @@ SQLite) under var/. Scale out: DATABASE_URL (PostgreSQL), CELERY_BROKER_URL
 (Redis) and shared media storage, by configuration alone (README "Production").
 """
 
+import os
 import secrets
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("LSE_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -21,14 +23,28 @@ env = environ.Env(
 )
 
 
+def private_file(path: Path) -> Path:
+    """Create `path` empty and readable by its owner only (0600) unless it exists:
+    the mode is set as the file is made, so there is no moment it is readable."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o600)  # made by an older version: tighten it
+    return path
+
+
 def _secret_key() -> str:
-    """DJANGO_SECRET_KEY, or one generated once and kept under var/."""
+    """DJANGO_SECRET_KEY, or one generated once and kept under var/ (0600)."""
     if env.str("DJANGO_SECRET_KEY", default=""):
         return env.str("DJANGO_SECRET_KEY")
     key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-        key_file.chmod(0o600)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(64))
     return key_file.read_text().strip()
 
 
@@ -50,6 +66,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI files served from here: /api/docs/ works offline
     "django_celery_results",
+    "axes",
+    "csp",
     "clips",
     "inference",
     "annotation",
@@ -64,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "labelstudio_emo.urls"
@@ -84,7 +104,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{private_file(VAR_DIR / 'db.sqlite3')}")}
 # Keep each thread's connection between requests: opening one (and, on SQLite,
 # its PRAGMAs and Python functions) cost more than a whole annotation request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
@@ -99,8 +119,20 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one
+# user name from one address, further tries get 429 for AXES_COOLOFF_HOURS.
+AUTHENTICATION_BACKENDS = ["labelstudio_emo.throttling.LoginLockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = 1 if env.bool("DJANGO_BEHIND_PROXY", default=False) else None
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -144,6 +176,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "labelstudio_emo.validation.CappedLimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Per user (and per address for anonymous calls and wrong tokens), counted in
+    # each web process's local-memory cache: cheap on the annotation hot path.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle",
+                                 "rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_RATE_USER", default="600/min"),
+                               "anon": env.str("API_RATE_ANON", default="60/min"),
+                               "bad_token": env.str("API_RATE_BAD_TOKEN", default="10/min")},
     "DEFAULT_PARSER_CLASSES": [
         "labelstudio_emo.validation.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
@@ -162,7 +201,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ---------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL",
+                            default=f"sqla+sqlite:///{private_file(VAR_DIR / 'broker.sqlite3')}")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -174,6 +214,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3 *
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600 + 300)
 CELERY_TASK_DEFAULT_QUEUE = "io"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Leases (clips/recovery.py): a video whose work shows no sign of life for this
+# long is queued again; workers look for such videos at start and every sweep.
+PIPELINE_LEASE_SECONDS = env.float("PIPELINE_LEASE_SECONDS", default=600)
+PIPELINE_SWEEP_SECONDS = env.float("PIPELINE_SWEEP_SECONDS", default=120)
 
 # --- Import safety --------------------------------------------------------
 IMPORT_ALLOW_PRIVATE_NETWORKS = env("IMPORT_ALLOW_PRIVATE_NETWORKS")
@@ -192,6 +236,13 @@ STUDENT_ENCODER_THREADS = env.int("STUDENT_ENCODER_THREADS", default=1)
 # A run is refused unless its speaker-disjoint splits reach these sizes.
 STUDENT_MIN_TRAIN_SEGMENTS = env.int("STUDENT_MIN_TRAIN_SEGMENTS", default=20)
 STUDENT_MIN_EVAL_SEGMENTS = env.int("STUDENT_MIN_EVAL_SEGMENTS", default=5)  # val and test each; at least 2
+# Pre-segmentation models; every other tunable is in clips/segmentation/params.py.
+SEGMENTATION = {
+    "faces": {"detector": env.str("SEGMENTATION_FACE_DETECTOR", default="blazeface")},  # blazeface | hog | cnn | auto
+    "speakers": {"model": env.str("SEGMENTATION_ASD", default="light-asd"),  # light-asd | mouth-motion
+                 "vad": env.str("SEGMENTATION_VAD", default="silero"),  # silero | webrtc
+                 "asd_weights": env.str("SEGMENTATION_LIGHT_ASD_WEIGHTS", default="")},
+}
 
 # --- Annotation -----------------------------------------------------------
 ANNOTATION_LABELS_PER_SEGMENT = env.int("ANNOTATION_LABELS_PER_SEGMENT", default=3)
@@ -210,6 +261,15 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# django-csp: scripts only from our own static files (no inline script anywhere,
+# the API docs use Swagger's split view); inline style attributes are allowed
+# (the agreement heat map colours cells with them).
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": [SELF], "script-src": [SELF], "style-src": [SELF, "'unsafe-inline'"],
+    "img-src": [SELF, "data:", "blob:"], "media-src": [SELF, "blob:"], "font-src": [SELF, "data:"],
+    "connect-src": [SELF], "object-src": [NONE], "base-uri": [SELF], "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}}
 
 LOGGING = {
     "version": 1,

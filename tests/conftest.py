@@ -31,6 +31,8 @@ def _isolated_media(settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from labelstudio_emo.celery import app
     app.conf.task_always_eager = True
+    from django.core.cache import cache
+    cache.clear()  # API throttle counters start from zero in every test
     yield
     app.conf.task_always_eager = False
 
@@ -110,14 +112,19 @@ class LiveWorker:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
                               capture_output=True, text=True, timeout=timeout, check=check)
 
-    def start(self):
+    def start(self, *pool_args):
+        """Migrate, then run a worker (solo pool unless `pool_args` say otherwise)."""
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("init_broker")
-        self.log = open(self.workdir / "worker.log", "w")
+        return self.spawn(*pool_args)
+
+    def spawn(self, *pool_args):
+        """A worker process on this database and broker (again, after a kill)."""
+        self.log = open(self.workdir / "worker.log", "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "labelstudio_emo", "worker", "-Q", "io,gpu",
-             "--concurrency", "1", "--pool", "solo", "--loglevel", "INFO", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
+             *(pool_args or ("--concurrency", "1", "--pool", "solo")), "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         return self
 

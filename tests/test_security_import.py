@@ -104,3 +104,16 @@ def test_playlists_are_refused_before_ffmpeg_opens_what_they_name(tmp_path, impo
 
 def test_ffmpeg_and_ffprobe_may_open_only_local_files():
     assert media.INPUT_GUARD[:2] == ["-protocol_whitelist", "file,pipe"]
+
+
+@pytest.mark.django_db
+def test_uploaded_playlist_is_refused_over_http(staff_client, import_media):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from clips.models import Video
+    playlist = f"#EXTM3U\n#EXTINF:3,\n{import_media / 'talk.mp4'}\n#EXT-X-ENDLIST\n".encode()
+    response = staff_client.post("/import/", {"files": SimpleUploadedFile("list.m3u8", playlist),
+                                              "max_height": 720}, follow=True)
+    assert response.status_code == 200
+    assert "playlist or manifest" in response.content.decode()
+    assert not Video.objects.exists()

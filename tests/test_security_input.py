@@ -110,3 +110,40 @@ def test_retry_keeps_a_local_next(staff_client):
     video = Video.objects.create(extractor="t", external_id="y", status=Video.Status.FAILED, stage="")
     response = staff_client.post(f"/videos/{video.pk}/retry/", {"next": f"/videos/{video.pk}/"})
     assert response["Location"] == f"/videos/{video.pk}/"
+
+
+def _csv_post(client, text):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    return client.post("/import/", {"csv_file": SimpleUploadedFile("list.csv", text.encode()), "max_height": 720},
+                       follow=True)
+
+
+def test_a_large_csv_is_checked_cheaply_in_the_request_and_counted_honestly(staff_client, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise AssertionError("the web request must not resolve host names")
+    monkeypatch.setattr("clips.importing.safety.socket.getaddrinfo", no_dns)
+    good = [f"https://videos{i}.example.org/talk{i}.mp4" for i in range(2000)]
+    bad = ["http://127.0.0.1/x.mp4", "http://10.0.0.7/x.mp4", "ftp://example.org/x.mp4"]
+    page = _csv_post(staff_client, "url\n" + "\n".join(good + bad) + "\n").content.decode()
+    assert "Queued 2000 items for import." in page
+    assert page.count("private or local network") == 2 and "Only http and https" in page
+    assert not Video.objects.exists()  # rows and their DNS checks come from the task
+
+
+def test_the_csv_task_accounts_for_every_row(staff_client, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("clips.importing.services.enqueue_import", lambda video_id: None)
+    monkeypatch.setattr("clips.importing.safety.resolve_host", lambda host, port: (
+        ["10.1.2.3"] if host.startswith("intranet") else ["93.184.216.34"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        _csv_post(staff_client, "url,title\nhttps://cdn.example.org/a.mp4,A\nhttps://intranet.example.org/b.mp4,B\n")
+    rows = dict(Video.objects.values_list("title", "status"))
+    assert rows == {"A": "queued", "B": "failed"}
+
+
+def test_read_only_media_root_gives_a_clear_error_not_a_500(staff_client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    settings.MEDIA_ROOT = "/sys/lse-media-probe"  # a file system even root cannot write
+    response = staff_client.post("/import/", {"files": SimpleUploadedFile("talk.mp4", b"\x00" * 1000),
+                                              "max_height": 720}, follow=True)
+    assert response.status_code == 200
+    assert "cannot store files" in response.content.decode() and not Video.objects.exists()

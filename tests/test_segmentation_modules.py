@@ -25,7 +25,7 @@ def segment_media(path, tmp_path):
     scenes = detect_scenes(path)
     tracks = track_faces(path, scenes)
     wav = extract_wav(path, tmp_path / "audio.wav")
-    turns = find_speech_turns(wav, tracks, scenes=scenes)
+    turns = find_speech_turns(wav, tracks, scenes=scenes, video_path=path)
     return scenes, tracks, turns, make_segments(turns, scenes)
 
 
@@ -221,10 +221,11 @@ def test_detector_choice_is_automatic_and_overridable():
     from face_recognition import api
     from skimage import data
 
-    from clips.segmentation.faces import choose_detector, detect, dlib_has_cuda
+    from clips.segmentation.faces import choose_detector, detect, dlib_has_cuda, face_finder
     from clips.segmentation.params import FaceParams
 
-    assert choose_detector(FaceParams()) == ("cnn" if dlib_has_cuda() else "hog")
+    assert choose_detector(FaceParams()) == "blazeface"
+    assert choose_detector(FaceParams(detector="auto")) == ("cnn" if dlib_has_cuda() else "hog")
     assert choose_detector(FaceParams(detector="cnn")) == "cnn"
     with pytest.raises(ValueError, match="unknown face detector"):
         choose_detector(FaceParams(detector="yolo"))
@@ -232,3 +233,9 @@ def test_detector_choice_is_automatic_and_overridable():
     for kind in ("hog", "cnn"):  # both dlib detectors find the same face
         rects = detect(api, face, kind, 0)
         assert len(rects) == 1 and 60 <= rects[0].width() <= 160
+    find, close = face_finder(api, FaceParams(), face.shape[1])  # ... and so does BlazeFace
+    try:
+        rects = find(face)
+    finally:
+        close()
+    assert len(rects) == 1 and 60 <= rects[0].width() <= 160

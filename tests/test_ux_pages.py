@@ -116,7 +116,9 @@ def test_dashboard_figures_match_the_database(staff_client, two_annotators, sett
         label(segments[0], user)
     label(segments[1], two_annotators[0])
     Label.objects.filter(segment=segments[1]).update(created_at=timezone.now() - timezone.timedelta(days=30))
-    queue.next_assignment(two_annotators[1])  # builds the queue entries and holds one segment
+    before = staff_client.get("/").content.decode()  # nobody asked for a segment yet: still counted
+    assert re.search(r'data-figure="still-needed">3<', before)
+    queue.next_assignment(two_annotators[1])  # holds one segment: it still needs its labels
     page = staff_client.get("/").content.decode()
 
     def figure(name):

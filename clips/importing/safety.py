@@ -53,8 +53,19 @@ def resolve_host(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def check_url(url: str, allow_private: bool | None = None) -> str:
-    """Return the URL stripped of blanks if it is safe to fetch, else raise UnsafeURL."""
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def check_url(url: str, allow_private: bool | None = None, resolve: bool = True) -> str:
+    """Return the URL stripped of blanks if it is safe to fetch, else raise UnsafeURL.
+
+    resolve=False is the cheap check for a web request (scheme, host, literal
+    addresses, no DNS); the import task checks again in full before fetching."""
     url = (url or "").strip()
     try:
         parts = urlsplit(url)
@@ -69,9 +80,9 @@ def check_url(url: str, allow_private: bool | None = None) -> str:
         raise UnsafeURL("The link has no host name.")
     if allow_private is None:
         allow_private = _allow_private_default()
-    if allow_private:
+    if allow_private or (not resolve and not _is_ip_literal(host)):
         return url
-    addresses = resolve_host(host, port or (443 if scheme == "https" else 80))
+    addresses = [host] if _is_ip_literal(host) else resolve_host(host, port or (443 if scheme == "https" else 80))
     blocked = [a for a in addresses if not is_public_address(a)]
     if blocked:
         raise UnsafeURL(f"Refused: {host} points to a private or local network address ({blocked[0]}).")

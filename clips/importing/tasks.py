@@ -4,8 +4,11 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.contrib.auth import get_user_model
 
+from ..recovery import heartbeat
 from . import files, services
+from .inputs import ImportOptions, SourceRequest
 from .sources import TransientImportError
 
 log = logging.getLogger(__name__)
@@ -20,7 +23,8 @@ def import_video(self, video_id: int) -> dict:
     """Download/copy, probe and extract the WAV of one video, then hand it to
     segmentation. Only network trouble is retried (with back-off)."""
     try:
-        result = services.run_import(video_id, worker=self.request.hostname or "")
+        with heartbeat(video_id):
+            result = services.run_import(video_id, worker=self.request.hostname or "")
     except TransientImportError as exc:
         attempt = self.request.retries + 1
         if self.request.retries >= self.max_retries:
@@ -32,6 +36,16 @@ def import_video(self, video_id: int) -> dict:
         raise  # autoretry_for schedules the retry with exponential back-off
     return {"video_id": video_id, "done": result.done, "spawned": result.spawned,
             "merged_into": result.merged_into}
+
+
+@shared_task(name="io.submit_rows")
+def submit_rows(rows: list[dict], options: dict, user_id: int | None = None) -> dict:
+    """A CSV's rows, submitted off the web request: each gets its full check
+    (DNS included), a row on the Videos page and its import task."""
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    opts = ImportOptions.from_dict(options)
+    videos = [services.submit_url(SourceRequest(**row), opts, user) for row in rows]
+    return {"rows": len(rows), "failed": sum(v.status == v.Status.FAILED for v in videos)}
 
 
 @worker_ready.connect

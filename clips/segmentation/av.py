@@ -79,24 +79,29 @@ def scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, in
     return max(2, w - w % 2), max(2, h - h % 2)
 
 
-def iter_frames(path: str | Path, fps: float, size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (time, RGB frame) at `fps`, scaled to `size` = (width, height).
+def iter_frames(path: str | Path, fps: float, size: tuple[int, int],
+                gray: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (time, RGB frame) at `fps`, scaled to `size` = (width, height);
+    with gray=True, (height, width) grey-level frames (a third of the bytes).
 
     Frame i is at i / fps seconds: ffmpeg's fps filter picks the source frame
     nearest each tick, so timestamps line up across passes over the same file.
     """
     w, h = size
     cmd = ["ffmpeg", "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), "-an", "-sn", "-dn",
-           "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * 3 * 2)
-    frame_bytes = w * h * 3
+           "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", "gray" if gray else "rgb24",
+           "-f", "rawvideo", "-"]
+    channels = 1 if gray else 3
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * channels * 2)
+    frame_bytes = w * h * channels
     index = 0
     try:
         while True:
             buf = proc.stdout.read(frame_bytes)
             if len(buf) < frame_bytes:
                 break
-            yield index / fps, np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            frame = np.frombuffer(buf, np.uint8)
+            yield index / fps, frame.reshape(h, w) if gray else frame.reshape(h, w, 3)
             index += 1
     finally:
         proc.stdout.close()

@@ -1,16 +1,22 @@
-"""Face tracks with face_recognition/dlib (pure: a file in, [FaceTrack] out).
+"""Face tracks (pure: a file in, [FaceTrack] out).
 
 One pass over the video at `mouth_fps` (default 10 fps), faces detected on
-every `mouth_fps / sample_fps`-th frame (default 5 fps) on downscaled frames;
-68-point landmarks on every frame of a visible face give the lip opening the
-active-speaker stage needs. Tracks are built within a scene by box overlap,
-and by face-encoding distance across short gaps; identities are clustered
-across scenes from the tracks' mean encodings.
+every `mouth_fps / sample_fps`-th frame (default 5 fps) on downscaled frames
+by BlazeFace full-range (or dlib HOG/CNN); dlib's 68-point landmarks on every
+frame of a visible face give the lip opening, and its encodings the
+identities. Tracks are built within a scene by box overlap, and by
+face-encoding distance across short gaps; identities are clustered across
+scenes from the tracks' mean encodings.
+
+Cuts that pixel statistics miss (same background, similar framing): when
+the only face on screen becomes someone else, its track ends there and the
+time is reported as a cut (`find_faces(...).cuts`).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +90,23 @@ def dlib_has_cuda() -> bool:
 def choose_detector(params: FaceParams) -> str:
     if params.detector == "auto":
         return "cnn" if dlib_has_cuda() else "hog"
-    if params.detector not in ("hog", "cnn"):
-        raise ValueError(f"unknown face detector {params.detector!r} (auto, hog or cnn)")
+    if params.detector not in ("blazeface", "hog", "cnn"):
+        raise ValueError(f"unknown face detector {params.detector!r} (blazeface, auto, hog or cnn)")
     return params.detector
+
+
+def face_finder(api, params: FaceParams, width: int):
+    """(find, close): find(rgb) -> dlib rectangles of the faces, by the chosen detector."""
+    import dlib
+
+    kind = choose_detector(params)
+    if kind == "blazeface":
+        from .blazeface import BlazeFace
+        blaze = BlazeFace(params.min_detection_confidence)
+        return (lambda image: [dlib.rectangle(left, top, right, bottom)
+                               for top, right, bottom, left, _score in blaze(image)]), blaze.close
+    upsample = params.upsample if params.upsample is not None else (1 if width < 400 else 0)
+    return (lambda image: detect(api, image, kind, upsample)), (lambda: None)
 
 
 def _models():
@@ -101,7 +121,7 @@ def detect(api, image: np.ndarray, kind: str, upsample: int):
     return list(api.face_detector(image, upsample))
 
 
-def detect_near(api, image: np.ndarray, kind: str, upsample: int, live) -> list:
+def detect_near(find, image: np.ndarray, live) -> list:
     """Faces within a margin around each live track's last box (far cheaper than
     the whole frame); overlapping finds from neighbouring windows are merged."""
     import dlib
@@ -114,7 +134,7 @@ def detect_near(api, image: np.ndarray, kind: str, upsample: int, live) -> list:
         x1, y1 = min(w, r.right() + mx), min(h, r.bottom() + my)
         if x1 - x0 < 40 or y1 - y0 < 40:
             continue
-        for d in detect(api, np.ascontiguousarray(image[y0:y1, x0:x1]), kind, upsample):
+        for d in find(np.ascontiguousarray(image[y0:y1, x0:x1])):
             rect = dlib.rectangle(d.left() + x0, d.top() + y0, d.right() + x0, d.bottom() + y0)
             box = (rect.top(), rect.right(), rect.bottom(), rect.left())
             if all(iou(box, (f.top(), f.right(), f.bottom(), f.left())) < 0.5 for f in found):
@@ -157,22 +177,41 @@ class _Live:
     encodings: list[np.ndarray] = field(default_factory=list)
     last_encoded: float = -1e9
     detections: int = 0
+    # Identity checks while it is the only face: the last checked encoding, and the
+    # detections since then (t, frame, landmarks) to find where a new face took over.
+    checked: np.ndarray | None = None
+    checked_t: float = -1e9
+    since_check: list = field(default_factory=list)
+    last_shape: object = None  # dlib landmarks of the last detection
 
     def mean_encoding(self) -> np.ndarray | None:
         return np.mean(self.encodings, axis=0) if self.encodings else None
 
 
+@dataclass
+class FaceResult:
+    tracks: list[FaceTrack]
+    cuts: list[float]  # times where the only face became another person (shot changes pixels missed)
+
+
 def track_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams = FaceParams(),
                 progress: Callable[[float], None] | None = None) -> list[FaceTrack]:
     """Face tracks of the video, one list for all scenes, identities clustered."""
+    return find_faces(video_path, scenes, params, progress).tracks
+
+
+def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams = FaceParams(),
+               progress: Callable[[float], None] | None = None) -> FaceResult:
+    """Face tracks (identities clustered) and the identity cuts found while tracking.
+
+    A track never spans an identity cut; its `scene_index` is that of the
+    given scenes (split_scenes + assign_scenes renumber them with the cuts)."""
     info = probe(video_path)
     if not info.has_video or not scenes:
-        return []
+        return FaceResult([], [])
     api = _models()
-    kind = choose_detector(params)
     size = scaled_size(info.width, info.height, params.detect_width)
     scale = info.width / size[0]  # detection pixels -> source pixels
-    upsample = params.upsample if params.upsample is not None else (1 if size[0] < 400 else 0)
     det_every = max(1, int(round(params.mouth_fps / params.sample_fps)))
     full_every = max(1, int(round(params.full_detect_every_s * params.sample_fps)))
     min_px = params.min_face_px / scale
@@ -185,8 +224,12 @@ def track_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams 
         return np.array(api.face_encoder.compute_face_descriptor(frame, shape, 1))
 
     finished: list[FaceTrack] = []
+    cuts: list[float] = []
     live: list[_Live] = []
     scene_i = 0
+    # Small grey thumbnails of the last frames: where exactly a new face took over.
+    recent: deque[tuple[float, np.ndarray]] = deque(
+        maxlen=int(params.mouth_fps * params.identity_check_every_s) + 2)
 
     def close(items):
         for item in items:
@@ -196,39 +239,101 @@ def track_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams 
                 tr.encoding = [round(float(v), 5) for v in mean] if mean is not None else None
                 finished.append(tr)
 
-    for i, (t, frame) in enumerate(iter_frames(video_path, params.mouth_fps, size)):
-        while scene_i < len(scenes) - 1 and t >= scenes[scene_i].end:
-            close(live)
-            live = []
-            scene_i += 1
-        expired = [x for x in live if t - x.last_t > params.max_gap_s]
-        if expired:
-            close(expired)
-            live = [x for x in live if x not in expired]
+    find, close_finder = face_finder(api, params, size[0])
+    try:
+        for i, (t, frame) in enumerate(iter_frames(video_path, params.mouth_fps, size)):
+            while scene_i < len(scenes) - 1 and t >= scenes[scene_i].end:
+                close(live)
+                live = []
+                scene_i += 1
+            expired = [x for x in live if t - x.last_t > params.max_gap_s]
+            if expired:
+                close(expired)
+                live = [x for x in live if x not in expired]
+            recent.append((t, _thumbnail(frame)))
 
-        if i % det_every:
-            # Lip motion between detections: the face barely moves in 1/10 s.
-            for item in live:
-                if item.last_t >= t - det_every / params.mouth_fps - 1e-6:
-                    pts = landmarks_array(api.pose_predictor_68_point(frame, item.last_rect))
-                    item.track.mouth.append((round(t, 3), round(mouth_opening(pts), 4)))
-        else:
-            # New faces are looked for on the whole frame every full_detect_every_s;
-            # in between, known faces are re-found in a window around their last box.
-            full = not live or (i // det_every) % full_every == 0
-            found = detect(api, frame, kind, upsample) if full else detect_near(api, frame, kind, upsample, live)
-            rects = [r for r in found if min(r.width(), r.height()) >= min_px]
-            live = _assign(rects, live, t, frame, scene_i, params, api, encode, to_source)
+            if i % det_every:
+                # Lip motion between detections: the face barely moves in 1/10 s.
+                for item in live:
+                    if item.last_t >= t - det_every / params.mouth_fps - 1e-6:
+                        pts = landmarks_array(api.pose_predictor_68_point(frame, item.last_rect))
+                        item.track.mouth.append((round(t, 3), round(mouth_opening(pts), 4)))
+            else:
+                # New faces are looked for on the whole frame every full_detect_every_s;
+                # in between, known faces are re-found in a window around their last box.
+                full = not live or (i // det_every) % full_every == 0
+                found = find(frame) if full else detect_near(find, frame, live)
+                rects = [r for r in found if min(r.width(), r.height()) >= min_px]
+                live = _assign(rects, live, t, frame, scene_i, params, api, encode, to_source)
+                if len(live) == 1 and len(rects) == 1:
+                    cut = _identity_cut(live[0], t, frame, params, encode, recent)
+                    if cut is not None:
+                        old, new = _split(live[0], cut)
+                        close([old])
+                        live = [new]
+                        cuts.append(cut)
+                else:
+                    for item in live:
+                        item.checked, item.since_check = None, []
 
-        if progress and i % 50 == 0 and info.duration:
-            progress(min(1.0, t / info.duration))
+            if progress and i % 50 == 0 and info.duration:
+                progress(min(1.0, t / info.duration))
+    finally:
+        close_finder()
     close(live)
 
     finished.sort(key=lambda tr: (tr.start, tr.scene_index))
     for n, tr in enumerate(finished):
         tr.index = n
     cluster_identities(finished, params.identity_distance)
-    return finished
+    return FaceResult(finished, sorted(cuts))
+
+
+def _thumbnail(frame: np.ndarray) -> np.ndarray:
+    return frame[::8, ::8].mean(axis=2, dtype=np.float32)
+
+
+def _identity_cut(item: _Live, t: float, frame, params: FaceParams, encode, recent) -> float | None:
+    """The time the lone face became someone else, if it did since the last check."""
+    item.since_check.append((t, frame, item.last_shape))
+    if item.checked is not None and t - item.checked_t < params.identity_check_every_s - 1e-6:
+        return None
+    now = encode(frame, item.last_shape)
+    before, last_old, samples = item.checked, item.checked_t, item.since_check
+    item.checked, item.checked_t, item.since_check = now, t, []
+    if before is None or float(np.linalg.norm(now - before)) <= params.identity_cut_distance:
+        return None
+    # Someone else: the first detection since the last check that is far from the old face ...
+    first_new = t
+    for ts, fr, shape in samples[:-1]:
+        if float(np.linalg.norm(encode(fr, shape) - before)) > params.identity_cut_distance:
+            first_new = ts
+            break
+        last_old = ts
+    # ... and, between the last old and the first new one, the frame where the picture changed most.
+    frames = [(ts, thumb) for ts, thumb in recent if last_old - 1e-6 <= ts <= first_new + 1e-6]
+    if len(frames) < 2:
+        return round(first_new, 3)
+    changes = [float(np.abs(b - a).mean()) for (_, a), (_, b) in zip(frames, frames[1:])]
+    return round(frames[1 + int(np.argmax(changes))][0], 3)
+
+
+def _split(item: _Live, cut: float) -> tuple[_Live, _Live]:
+    """The track before `cut` (to close) and a new one, same place, from `cut` on."""
+    old = item.track
+    new = FaceTrack(index=-1, scene_index=old.scene_index,
+                    boxes=[b for b in old.boxes if b[0] >= cut - 1e-6],
+                    mouth=[m for m in old.mouth if m[0] >= cut - 1e-6])
+    old.boxes = [b for b in old.boxes if b[0] < cut - 1e-6]
+    old.mouth = [m for m in old.mouth if m[0] < cut - 1e-6]
+    # An encoding refreshed after the cut is the new face's.
+    kept = item.encodings[:-1] if item.last_encoded >= cut - 1e-6 else item.encodings
+    before = _Live(old, last_t=old.boxes[-1][0] if old.boxes else cut, last_rect=item.last_rect,
+                   encodings=kept, detections=len(old.boxes))
+    after = _Live(new, last_t=item.last_t, last_rect=item.last_rect, encodings=[item.checked],
+                  last_encoded=item.checked_t, detections=len(new.boxes), checked=item.checked,
+                  checked_t=item.checked_t, last_shape=item.last_shape)
+    return before, after
 
 
 def _assign(rects, live, t, frame, scene_i, params, api, encode, to_source):
@@ -268,7 +373,7 @@ def _assign(rects, live, t, frame, scene_i, params, api, encode, to_source):
         pts = landmarks_array(shapes[d])
         item.track.boxes.append((round(t, 3), *boxes[d]))
         item.track.mouth.append((round(t, 3), round(mouth_opening(pts), 4)))
-        item.last_t, item.last_rect = t, rects[d]
+        item.last_t, item.last_rect, item.last_shape = t, rects[d], shapes[d]
         item.detections += 1
         if t - item.last_encoded >= params.encode_every_s:
             item.encodings.append(encodings[d] if d in encodings else encode(frame, shapes[d]))
@@ -316,3 +421,10 @@ def _leader_clusters(data: np.ndarray, max_distance: float) -> list[int]:
         counts.append(1)
         labels.append(len(sums) - 1)
     return labels
+
+
+def assign_scenes(tracks: list[FaceTrack], scenes: list[Scene]) -> None:
+    """Each track's scene_index = the scene its first detection falls in (after split_scenes)."""
+    starts = [s.start for s in scenes]
+    for tr in tracks:
+        tr.scene_index = scenes[max(0, bisect_right(starts, tr.start + 1e-6) - 1)].index

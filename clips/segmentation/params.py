@@ -1,7 +1,9 @@
 """Every tunable of pre-segmentation, one dataclass per stage (pure Python).
 
-Defaults suit 720p talking-head video on a CPU; a GPU dlib switches face
-detection to the CNN detector by itself (FaceParams.detector = "auto").
+Defaults suit 720p talking-head video on a CPU: BlazeFace full-range finds
+faces (dlib HOG/CNN stay selectable), silero-vad finds speech (webrtcvad
+selectable) and Light-ASD decides who speaks (the mouth-motion heuristic
+selectable).
 """
 
 from dataclasses import dataclass, field, fields, replace
@@ -25,9 +27,12 @@ class FaceParams:
     # from ~80 px at this scale (~40 px with upsample=1, ~4x slower): at 640 on 1280x720
     # video that is faces from ~160 px; raise it (or upsample) for wide shots.
     detect_width: int = 640
-    detector: str = "auto"            # "auto" (cnn if dlib has CUDA, else hog), "hog" or "cnn"
+    # "blazeface" (MediaPipe full-range: small faces too), "hog", "cnn" (dlib) or "auto"
+    # (dlib's cnn if it has CUDA, else hog). dlib gives landmarks and encodings in every case.
+    detector: str = "blazeface"
+    min_detection_confidence: float = 0.5  # BlazeFace score below which a find is ignored
     upsample: int | None = None       # dlib upsampling; None = 1 for frames narrower than 400 px, else 0
-    min_face_px: int = 48             # faces smaller than this in source pixels are dropped
+    min_face_px: int = 32             # faces smaller than this in source pixels are dropped
     min_track_s: float = 0.6          # tracks shorter than this are dropped
     min_track_detections: int = 3
     max_gap_s: float = 1.0            # a face missing for up to this long continues its track
@@ -37,18 +42,31 @@ class FaceParams:
     encode_every_s: float = 5.0       # refresh a track's encoding at most this often (encodings cost ~70 ms)
     identity_distance: float = 0.5    # tracks closer than this (mean encodings) are the same person
     person_distance: float = 0.55     # reference-photo match threshold for naming tracks
+    # The only face on screen turning into someone else (encoding distance above this
+    # between consecutive encodings) is a cut, even when the pixels barely change.
+    identity_cut_distance: float = 0.6
+    identity_check_every_s: float = 1.0  # a lone face's encoding is compared this often
 
 
 @dataclass(frozen=True)
 class SpeakerParams:
+    model: str = "light-asd"          # who speaks: "light-asd" (trained) or "mouth-motion" (heuristic)
+    vad: str = "silero"               # voice activity: "silero" (trained) or "webrtc"
+    vad_threshold: float = 0.5        # silero: speech probability that starts speech ...
+    vad_release: float = 0.35         # ... and the one below which it ends
     vad_aggressiveness: int = 2       # webrtcvad 0 (lenient) .. 3 (strict)
-    vad_frame_ms: int = 30
+    vad_frame_ms: int = 30            # webrtcvad frame
     min_silence_s: float = 0.3        # pauses shorter than this do not end a speech region
     min_speech_s: float = 0.25        # speech blips shorter than this are ignored
     pad_s: float = 0.05               # context kept before/after each speech region
     window_s: float = 1.0             # speaker decisions are taken per window of this length
     min_coverage: float = 0.5         # a face must be visible this much of a window to be a candidate
-    min_speaking_score: float = 0.35  # below this the speech is treated as off-screen
+    min_speaking_score: float = 0.35  # heuristic: below this the speech is treated as off-screen
+    asd_threshold: float = 0.5        # Light-ASD: mean speaking probability a face needs in a window
+    asd_chunk_s: float = 10.0         # Light-ASD: longest stretch of a track sent in one pass
+    asd_smooth_frames: int = 5        # Light-ASD: per-frame probabilities averaged over this many frames
+    asd_frame_width: int = 1280       # Light-ASD: frames are decoded no wider than this for cropping
+    asd_weights: str = ""             # Light-ASD: another state dict (default: the shipped TalkSet file)
     mouth_ref: float = 0.02           # lip-opening std (/ eye distance) above jitter that counts as moving
     min_energy_db: float = -50.0      # regions quieter than this (dBFS RMS) are not speech
     trim_db: float = 12.0             # speech edges: at least this far above the file's background level

@@ -15,6 +15,7 @@ def video_report(video_id: int) -> dict:
         "progress": video.progress,
         "error": video.error,
         "notes": list(video.notes or []),
+        "speaker_model": video.speaker_model,
         "duration": video.duration,
         "scenes": [[s.start, s.end] for s in Scene.objects.filter(video=video).order_by("index")],
         "tracks": FaceTrack.objects.filter(video=video).count(),

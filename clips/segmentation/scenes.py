@@ -64,3 +64,17 @@ def _seconds(timecode) -> float:
 
 def _whole(duration: float) -> list[Scene]:
     return [Scene(0, 0.0, round(max(duration, 0.001), 3))]
+
+
+def split_scenes(scenes: list[Scene], cuts: list[float], min_scene_s: float = 0.0) -> list[Scene]:
+    """The scenes with extra cuts (e.g. identity cuts from face tracking), renumbered;
+    a cut closer than `min_scene_s` to an existing boundary is ignored."""
+    if not scenes:
+        return []
+    bounds = [s.start for s in scenes] + [scenes[-1].end]
+    first, last = bounds[0], bounds[-1]
+    for cut in sorted(cuts):
+        if first < cut < last and all(abs(cut - b) >= max(min_scene_s, 1e-3) for b in bounds):
+            bounds.append(cut)
+    bounds.sort()
+    return [Scene(i, round(a, 3), round(b, 3)) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]

@@ -1,11 +1,11 @@
 """Who speaks when (pure: a 16 kHz WAV + face tracks in, [SpeechTurn] out).
 
-Voice activity comes from webrtcvad; the speaker among the visible faces
-comes from an `ActiveSpeakerModel`. The default, `MouthMotionSpeaker`, scores
-each face by how much its lips move during the speech and how well the lip
-opening follows the loudness of the audio. Speech with no face that scores
-high enough is off-screen (track None). A trained audio-visual model can
-replace the heuristic by implementing the same one-method interface.
+Voice activity comes from silero-vad (or webrtcvad, see vad.py); the speaker
+among the visible faces comes from an `ActiveSpeakerModel`. The default is
+Light-ASD (light_asd_speaker.py), a trained audio-visual network;
+`MouthMotionSpeaker`, the earlier heuristic, scores each face by how much its
+lips move during the speech and how well the lip opening follows the
+loudness. Speech with no face that scores high enough is off-screen (track None).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from .faces import FaceTrack
 from .params import SpeakerParams
@@ -56,24 +55,16 @@ class AudioActivity:
 
 def voice_activity(wav_path: str | Path, params: SpeakerParams = SpeakerParams(),
                    video_path: str | Path | None = None) -> AudioActivity:
-    """webrtcvad over the whole file, read in blocks (memory bounded for hours of audio)."""
-    import webrtcvad
+    """Speech per short frame with silero-vad (default) or webrtcvad (params.vad)."""
+    from .vad import silero_activity, webrtc_activity
 
-    info = sf.info(str(wav_path))
-    rate = info.samplerate
-    if rate not in (8000, 16000, 32000, 48000):
-        raise ValueError(f"{Path(wav_path).name}: webrtcvad needs 8/16/32/48 kHz audio, got {rate} Hz")
-    vad = webrtcvad.Vad(params.vad_aggressiveness)
-    n = int(rate * params.vad_frame_ms / 1000)
-    speech, energy = [], []
-    for block in sf.blocks(str(wav_path), blocksize=n * 2000, dtype="int16", always_2d=True, fill_value=None):
-        mono = block.mean(axis=1).astype(np.int16) if block.shape[1] > 1 else block[:, 0]
-        for k in range(0, len(mono) - n + 1, n):
-            frame = mono[k:k + n]
-            rms = np.sqrt(np.mean(frame.astype(np.float64) ** 2)) / 32768.0
-            energy.append(20 * np.log10(max(rms, 1e-5)))
-            speech.append(vad.is_speech(frame.tobytes(), rate))
-    return AudioActivity(str(wav_path), n / rate, np.array(speech, bool), np.array(energy, float),
+    if params.vad == "silero":
+        frames = silero_activity(wav_path, params.vad_threshold, params.vad_release)
+    elif params.vad == "webrtc":
+        frames = webrtc_activity(wav_path, params.vad_aggressiveness, params.vad_frame_ms)
+    else:
+        raise ValueError(f"unknown voice activity detector {params.vad!r} (silero or webrtc)")
+    return AudioActivity(str(wav_path), frames.frame_s, frames.speech, frames.energy_db,
                          str(video_path) if video_path else None)
 
 
@@ -112,6 +103,11 @@ class ActiveSpeakerModel(ABC):
     """Scores how likely each visible face is the one speaking in [start, end]."""
 
     name = "abstract"
+    threshold = 0.5  # a face scoring below this in a window is not the one speaking
+
+    def prepare(self, tracks: list[FaceTrack], audio: AudioActivity, regions: list[tuple[float, float]]) -> None:
+        """Called once before any decision with every track and the speech regions
+        (models that score whole tracks at once do their work here)."""
 
     @abstractmethod
     def speaking_scores(self, start: float, end: float, candidates: list[FaceTrack],
@@ -126,6 +122,7 @@ class MouthMotionSpeaker(ActiveSpeakerModel):
 
     def __init__(self, params: SpeakerParams = SpeakerParams()):
         self.params = params
+        self.threshold = params.min_speaking_score
 
     def speaking_scores(self, start, end, candidates, audio):
         scores = []
@@ -158,9 +155,11 @@ def find_speech_turns(wav_path: str | Path, tracks: list[FaceTrack], params: Spe
     Speech is cut at scene boundaries, decided per ~`window_s` window, and
     consecutive windows with the same speaker are joined into one turn.
     """
-    model = model or MouthMotionSpeaker(params)
+    model = model or make_speaker_model(params)
     audio = audio or voice_activity(wav_path, params, video_path)
     regions = speech_regions(audio, params)
+    if hasattr(model, "prepare"):  # plug-in models may score window by window only
+        model.prepare(tracks, audio, regions)
     cuts = sorted({s.start for s in scenes or []} | {s.end for s in scenes or []})
     starts = [s.start for s in scenes or []]
     by_scene: dict[int, list[FaceTrack]] = {}
@@ -189,13 +188,23 @@ def find_speech_turns(wav_path: str | Path, tracks: list[FaceTrack], params: Spe
     return _join(turns)
 
 
+def make_speaker_model(params: SpeakerParams = SpeakerParams()) -> ActiveSpeakerModel:
+    """The model params.model names: "light-asd" (default) or "mouth-motion"."""
+    if params.model == "light-asd":
+        from .light_asd_speaker import LightASDSpeaker
+        return LightASDSpeaker(params)
+    if params.model == "mouth-motion":
+        return MouthMotionSpeaker(params)
+    raise ValueError(f"unknown active-speaker model {params.model!r} (light-asd or mouth-motion)")
+
+
 def _decide(start, end, tracks, audio, model, params) -> SpeechTurn:
     candidates = [tr for tr in tracks if _coverage(tr, start, end) >= params.min_coverage]
     if not candidates:
         return SpeechTurn(round(start, 3), round(end, 3), None, 1.0)
     scores = model.speaking_scores(start, end, candidates, audio)
     best = int(np.argmax(scores))
-    if scores[best] >= params.min_speaking_score:
+    if scores[best] >= getattr(model, "threshold", params.min_speaking_score):
         return SpeechTurn(round(start, 3), round(end, 3), candidates[best].index, float(scores[best]))
     return SpeechTurn(round(start, 3), round(end, 3), None, round(1.0 - float(scores[best]), 4))
 

@@ -12,6 +12,7 @@ from celery import chain, shared_task
 
 from clips import pipeline
 from clips.models import Video
+from clips.recovery import heartbeat
 
 PRELABEL_TASK = "gpu.prelabel_video"
 
@@ -23,7 +24,8 @@ def _pending(video_id: int, stage: str) -> bool:
 
 def _stage(video_id: int, stage: str) -> int:
     if _pending(video_id, stage):
-        pipeline.run_stage(video_id, stage)
+        with heartbeat(video_id):
+            pipeline.run_stage(video_id, stage)
     return video_id
 
 
@@ -51,7 +53,8 @@ def find_speakers_task(video_id: int) -> int:
 def cut_segment_audio_task(video_id: int) -> int:
     if _pending(video_id, "segments"):
         try:
-            pipeline.cut_segment_audio(video_id)
+            with heartbeat(video_id):
+                pipeline.cut_segment_audio(video_id)
         except Exception as exc:
             pipeline.fail(video_id, f"Segmentation failed cutting audio clips: {pipeline._reason(exc)}")
             raise
@@ -68,7 +71,8 @@ def face_crops_task(video_id: int) -> int:
 def _stage_crops(video_id: int) -> None:
     if _pending(video_id, "segments"):
         try:
-            pipeline.make_segment_crops(video_id)
+            with heartbeat(video_id):
+                pipeline.make_segment_crops(video_id)
         except Exception as exc:
             pipeline.fail(video_id, f"Segmentation failed making face crops: {pipeline._reason(exc)}")
             raise

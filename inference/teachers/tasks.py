@@ -6,8 +6,10 @@ from celery import shared_task
 @shared_task(name="gpu.prelabel_video")
 def prelabel_video_task(video_id: int) -> int:
     """Teacher (and student) prelabels for one video; marks it ready."""
+    from clips.recovery import heartbeat
     from inference.teachers.prelabel import prelabel_video
-    return prelabel_video(video_id)
+    with heartbeat(video_id):
+        return prelabel_video(video_id)
 
 
 @shared_task(name="gpu.prelabel_all")

@@ -36,7 +36,7 @@ def login(page, live_server, user, password, next_url):
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", password)
     page.keyboard.press("Enter")
-    page.wait_for_load_state("load")
+    page.wait_for_url(f"{live_server.url}{next_url}")
 
 
 def shot(page, name, full_page=True):
@@ -93,7 +93,7 @@ def test_timeline_click_plays_that_segment_and_the_box_follows_the_track(live_se
     add_prelabel(moving, "happy", 0.8, model=teacher())
 
     login(page, live_server, staff_user, password, f"/videos/{video.pk}/")
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=15000)
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1", timeout=15000)
     lanes = page.eval_on_selector_all(".tl-lane", "els => els.map(e => e.dataset.lane)")
     assert lanes == ["face #0", "face #1", "off-screen", "scene cuts"]
     assert page.locator(f".tl-lane[data-lane='off-screen'] .tl-seg[data-id='{quiet.pk}']").count() == 1
@@ -102,8 +102,8 @@ def test_timeline_click_plays_that_segment_and_the_box_follows_the_track(live_se
     block = page.locator(f".tl-seg[data-id='{moving.pk}']")
     assert block.get_attribute("data-category") == "happy"
     block.click()
-    page.wait_for_function(f"(() => {{ const v = document.getElementById('player');"
-                           f" return !v.paused && v.currentTime >= {moving.start - 0.05}; }})()", timeout=10000)
+    page.wait_for_function("start => { const v = document.getElementById('player');"
+                           " return !v.paused && v.currentTime >= start; }", arg=moving.start - 0.05, timeout=10000)
     t = page.evaluate("document.getElementById('player').currentTime")
     assert moving.start - 0.05 <= t < moving.end
     assert page.get_attribute("#facebox", "data-segment") == str(moving.pk)
@@ -112,8 +112,9 @@ def test_timeline_click_plays_that_segment_and_the_box_follows_the_track(live_se
 
     def box_left_at(seconds):
         page.evaluate(f"(() => {{ const v = document.getElementById('player'); v.pause(); v.currentTime = {seconds}; }})()")
-        page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {seconds}) < 0.01"
-                               " && !document.getElementById('player').seeking")
+        # (function predicates: the page's CSP forbids evaluating expression strings)
+        page.wait_for_function("t => { const v = document.getElementById('player');"
+                               " return Math.abs(v.currentTime - t) < 0.01 && !v.seeking; }", arg=seconds)
         page.wait_for_timeout(100)
         return page.locator("#facebox").bounding_box()["x"]
 
@@ -185,8 +186,9 @@ def test_progress_then_end_of_queue_summary(live_server, annotator, password, br
     shot(page, "annotate_waveform.png", full_page=False)
 
     page.keyboard.press("Enter")
-    page.wait_for_function(f"document.getElementById('annotate').dataset.segment === '{other.pk}'", timeout=15000)
-    page.wait_for_function("document.getElementById('still-needed').textContent === '1'", timeout=10000)
+    page.wait_for_function("id => document.getElementById('annotate').dataset.segment === id",
+                           arg=str(other.pk), timeout=15000)
+    page.wait_for_function("() => document.getElementById('still-needed').textContent === '1'", timeout=10000)
     assert still_needed(1) == 1 and page.inner_text("#left-for-you") == "1"
 
     page.keyboard.press("Enter")
@@ -197,7 +199,7 @@ def test_progress_then_end_of_queue_summary(live_server, annotator, password, br
     assert page.inner_text("#session-labels") == "2" and page.inner_text("#session-today") == "2"
     seconds = sorted(label.seconds_spent for label in Label.objects.filter(annotator=annotator))
     assert float(page.inner_text("#session-median")) == pytest.approx(sum(seconds) / 2, abs=0.051)
-    page.wait_for_function("document.getElementById('session-needed').textContent === '0'", timeout=10000)
+    page.wait_for_function("() => document.getElementById('session-needed').textContent === '0'", timeout=10000)
     shot(page, "annotate_end_of_queue.png", full_page=False)
     assert errors == []
 

@@ -1,0 +1,126 @@
+"""Leases: a video being worked on must show signs of life, or it is queued again.
+
+A task working on a video holds a lease: `heartbeat(video_id)` refreshes
+Video.updated_at every PIPELINE_LEASE_SECONDS / 4 from a side thread while the
+work runs. A process killed with SIGKILL (OOM killer, `kill -9`, a machine
+reset) stops its heartbeat; the embedded broker never redelivers the message
+it held, so `requeue_stalled` (run when a worker starts and every
+PIPELINE_SWEEP_SECONDS in every worker) sends the work again. Every stage
+skips what is already finished and replaces its own rows, so a duplicate
+message costs a no-op, never duplicate rows; the conditional update on
+updated_at lets only one worker requeue a given video per lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from .models import Video
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (Video.Status.QUEUED, Video.Status.DOWNLOADING, Video.Status.SEGMENTING, Video.Status.PRELABELLING)
+
+
+def lease_seconds() -> float:
+    return float(getattr(settings, "PIPELINE_LEASE_SECONDS", 600))
+
+
+def sweep_seconds() -> float:
+    return float(getattr(settings, "PIPELINE_SWEEP_SECONDS", 120))
+
+
+@contextmanager
+def heartbeat(video_id: int, interval: float | None = None):
+    """Keep the video's lease while the body runs (a side thread touches updated_at)."""
+    interval = interval or max(0.5, lease_seconds() / 4)
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(interval):
+                Video.objects.filter(pk=video_id).update(updated_at=timezone.now())
+        except Exception:  # a lost beat only risks an early requeue, which is harmless
+            log.exception("heartbeat for video %s stopped", video_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"lease-{video_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def is_stalled(video: Video, now=None) -> bool:
+    """Working (queued to prelabelling) but no sign of life for a whole lease."""
+    now = now or timezone.now()
+    return video.status in ACTIVE and video.updated_at < now - timedelta(seconds=lease_seconds())
+
+
+def _claim(video: Video) -> bool:
+    """Take the requeue for this lease period; False when another worker did."""
+    return bool(Video.objects.filter(pk=video.pk, status=video.status, updated_at=video.updated_at)
+                .update(updated_at=timezone.now()))
+
+
+def resend(video: Video) -> None:
+    """Send the message for where the video stands (stages skip finished work)."""
+    from .importing import files
+    from .importing.tasks import import_video
+    from .segmentation.tasks import PRELABEL_TASK, enqueue_segmentation
+    if video.status == Video.Status.DOWNLOADING:
+        files.remove_incoming(video.pk)
+        Video.objects.filter(pk=video.pk, status=Video.Status.DOWNLOADING).update(
+            status=Video.Status.QUEUED, progress=0, updated_at=timezone.now())
+        import_video.delay(video.pk)
+    elif video.status == Video.Status.QUEUED:
+        import_video.delay(video.pk)  # claim() makes a duplicate message a no-op
+    elif video.status == Video.Status.SEGMENTING:
+        enqueue_segmentation(video.pk)
+    elif video.status == Video.Status.PRELABELLING:
+        from labelstudio_emo.celery import app
+        app.send_task(PRELABEL_TASK, args=(video.pk,))
+
+
+def requeue_stalled(now=None) -> list[int]:
+    """Send again the work of every video whose lease ran out; returns their ids."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=lease_seconds())
+    requeued = []
+    for video in Video.objects.filter(status__in=ACTIVE, updated_at__lt=cutoff).only("pk", "status", "updated_at"):
+        if _claim(video):
+            resend(video)
+            requeued.append(video.pk)
+    if requeued:
+        log.warning("re-queued videos whose lease ran out: %s", requeued)
+    return requeued
+
+
+def retry_stalled(video: Video) -> bool:
+    """The Retry button on a stuck video: the same requeue, now."""
+    if not is_stalled(video) or not _claim(video):
+        return False
+    resend(video)
+    return True
+
+
+def sweep() -> None:
+    """One round in a worker's main process; its connection is closed again so
+    pool children forked later never share it."""
+    try:
+        close_old_connections()
+        requeue_stalled()
+    except Exception:  # never take the worker down; try again next round
+        log.exception("lease sweep failed")
+    finally:
+        connection.close()

@@ -1,0 +1,185 @@
+"""Light-ASD, the audio-visual active-speaker network (pure PyTorch; no Django).
+
+Liao et al., "A Light Weight Model for Active Speaker Detection", CVPR 2023
+(MIT licence). This is the project's own port of the published architecture;
+it reads the authors' TalkSet-finetuned state dict with every key checked
+(`load_state_dict(strict=True)` after renaming the prefixes).
+
+Inputs, as the model was trained:
+  faces: (B, T, 112, 112) grey uint8-valued floats, 25 fps;
+  mfcc:  (B, 4T, 13) MFCCs at 100 Hz (4 audio frames per video frame).
+Output: (B, T) probability that the face is speaking in each video frame.
+
+Both encoders are stacks of "factorised" blocks: two parallel branches
+(3- and 5-wide kernels), each a convolution across one axis (space for
+video, frequency for audio) followed by one across time; the branches are
+summed and mixed by a 1x1 convolution. The two embeddings (128 per frame)
+are added and read by a forward then a backward GRU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "light_asd" / "finetuning_TalkSet.model"
+WEIGHTS_SHA256 = "efc375833887eefa9d209dc92810e18519b04c3c73ea35a549f2a7f40b7d94d5"
+FACE_PX = 112
+AUDIO_PER_VIDEO_FRAME = 4
+# Grey-level statistics the visual encoder was trained with.
+PIXEL_MEAN, PIXEL_STD = 0.4161, 0.1688
+# Key prefixes of the published file -> this module's names.
+_RENAME = {"model.": "backbone.", "lossAV.FC.": "speaking_head.", "lossV.FC.": "visual_head."}
+
+
+class FactorisedBlock(nn.Module):
+    """Two branches (k = 3, 5): conv across `first` axis, then across time; sum; 1x1 mix.
+
+    `dims` = 3 for video (T, H, W: the first conv is spatial, k x k),
+    2 for audio (F, T: the first conv runs over the MFCC axis).
+    Parameter names follow the published file (s_/m_ first conv, t_ time conv).
+    """
+
+    def __init__(self, c_in: int, c_out: int, dims: int, stride: int = 1):
+        super().__init__()
+        conv, norm = (nn.Conv3d, nn.BatchNorm3d) if dims == 3 else (nn.Conv2d, nn.BatchNorm2d)
+        self.first = "s" if dims == 3 else "m"
+        for k in (3, 5):
+            p = k // 2
+            if dims == 3:   # video (B, C, T, H, W)
+                first = conv(c_in, c_out, (1, k, k), stride=(1, stride, stride), padding=(0, p, p), bias=False)
+                time = conv(c_out, c_out, (k, 1, 1), padding=(p, 0, 0), bias=False)
+            else:           # audio (B, C, F, T)
+                first = conv(c_in, c_out, (k, 1), padding=(p, 0), bias=False)
+                time = conv(c_out, c_out, (1, k), padding=(0, p), bias=False)
+            setattr(self, f"{self.first}_{k}", first)
+            setattr(self, f"bn_{self.first}_{k}", norm(c_out, eps=1e-3, momentum=0.01))
+            setattr(self, f"t_{k}", time)
+            setattr(self, f"bn_t_{k}", norm(c_out, eps=1e-3, momentum=0.01))
+        self.last = conv(c_out, c_out, 1, bias=False)
+        self.bn_last = norm(c_out, eps=1e-3, momentum=0.01)
+
+    def _branch(self, x, k):
+        get = lambda name: getattr(self, name)  # noqa: E731
+        x = F.relu(get(f"bn_{self.first}_{k}")(get(f"{self.first}_{k}")(x)))
+        return F.relu(get(f"bn_t_{k}")(get(f"t_{k}")(x)))
+
+    def forward(self, x):
+        return F.relu(self.bn_last(self.last(self._branch(x, 3) + self._branch(x, 5))))
+
+
+class VisualEncoder(nn.Module):
+    """(B, 1, T, 112, 112) -> (B, T, 128): 112 -> 56 (strided) -> 28 -> 14 px, then max over space."""
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = FactorisedBlock(1, 32, dims=3, stride=2)
+        self.block2 = FactorisedBlock(32, 64, dims=3)
+        self.block3 = FactorisedBlock(64, 128, dims=3)
+
+    @staticmethod
+    def _halve(x):
+        return F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
+
+    def forward(self, x):
+        x = self._halve(self.block1(x))
+        x = self._halve(self.block2(x))
+        x = self.block3(x)                      # (B, 128, T, 14, 14)
+        return x.amax(dim=(3, 4)).transpose(1, 2)
+
+
+class AudioEncoder(nn.Module):
+    """(B, 1, 13, 4T) -> (B, T, 128): time halved twice, then mean over the MFCC axis."""
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = FactorisedBlock(1, 32, dims=2)
+        self.block2 = FactorisedBlock(32, 64, dims=2)
+        self.block3 = FactorisedBlock(64, 128, dims=2)
+
+    @staticmethod
+    def _halve_time(x):
+        return F.max_pool2d(x, (1, 3), (1, 2), (0, 1))
+
+    def forward(self, x):
+        x = self._halve_time(self.block1(x))
+        x = self._halve_time(self.block2(x))
+        x = self.block3(x)                      # (B, 128, 13, T)
+        return x.mean(dim=2).transpose(1, 2)
+
+
+class TwoPassGRU(nn.Module):
+    """A forward GRU, then a second GRU over the reversed result (GELU after each)."""
+
+    def __init__(self, size: int = 128):
+        super().__init__()
+        self.gru_forward = nn.GRU(size, size, batch_first=True)
+        self.gru_backward = nn.GRU(size, size, batch_first=True)
+
+    def forward(self, x):
+        x = F.gelu(self.gru_forward(x)[0])
+        x = self.gru_backward(x.flip(1))[0].flip(1)
+        return F.gelu(x)
+
+
+class Backbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.visualEncoder = VisualEncoder()
+        self.audioEncoder = AudioEncoder()
+        self.GRU = TwoPassGRU(128)
+
+
+class LightASD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = Backbone()
+        self.speaking_head = nn.Linear(128, 2)   # audio-visual: [silent, speaking] logits
+        self.visual_head = nn.Linear(128, 2)     # visual-only auxiliary head (training only)
+
+    def embed(self, faces: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
+        """(B, T, 112, 112) grey 0..255 and (B, 4T, 13) -> (B, T, 128)."""
+        pixels = (faces.unsqueeze(1) / 255.0 - PIXEL_MEAN) / PIXEL_STD
+        visual = self.backbone.visualEncoder(pixels)
+        audio = self.backbone.audioEncoder(mfcc.unsqueeze(1).transpose(2, 3))
+        return self.backbone.GRU(visual + audio)
+
+    def forward(self, faces: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
+        """Speaking probability per frame, (B, T)."""
+        return torch.softmax(self.speaking_head(self.embed(faces, mfcc)), dim=-1)[..., 1]
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def renamed_state_dict(published: dict) -> dict:
+    """The authors' keys (model.*, lossAV.FC.*, lossV.FC.*) under this module's names."""
+    out = {}
+    for key, value in published.items():
+        prefix = next((p for p in _RENAME if key.startswith(p)), None)
+        if prefix is None:
+            raise ValueError(f"unexpected key {key!r} in a Light-ASD state dict")
+        out[_RENAME[prefix] + key[len(prefix):]] = value
+    return out
+
+
+def load_light_asd(path: str | Path | None = None, check_sha256: bool = True) -> LightASD:
+    """The network with the published weights, in eval mode (every key must match)."""
+    path = Path(path or WEIGHTS)
+    if not path.is_file():
+        raise FileNotFoundError(f"Light-ASD weights not found at {path}")
+    if check_sha256 and path.resolve() == WEIGHTS.resolve() and sha256_file(path) != WEIGHTS_SHA256:
+        raise ValueError(f"{path} is not the published Light-ASD TalkSet file (sha256 differs)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = LightASD()
+    model.load_state_dict(renamed_state_dict(state), strict=True)
+    return model.eval()

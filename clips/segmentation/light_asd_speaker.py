@@ -1,0 +1,156 @@
+"""Light-ASD as the `ActiveSpeakerModel` (pure: video + WAV + tracks in, scores out).
+
+Before any decision, `prepare` runs the network once over every face track
+where there is speech: one pass over the video at 25 fps (grey), a 112 px
+crop per track and frame, the track's frames sent in chunks of up to
+`asd_chunk_s` (one sequence per forward pass, so a track's frames are the
+batch the convolutions see). Per-frame probabilities are smoothed over
+`asd_smooth_frames`; a window's score for a face is their mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .asd_inputs import VIDEO_FPS, box_path, face_crop, mfcc_100hz
+from .av import iter_frames, probe, scaled_size
+from .faces import FaceTrack
+from .params import SpeakerParams
+from .speakers import ActiveSpeakerModel, AudioActivity
+
+_MODELS: dict[str, object] = {}  # weights path -> loaded network (a worker loads it once)
+
+
+def light_asd_network(weights: str | Path | None = None):
+    from .light_asd import WEIGHTS, load_light_asd
+    key = str(weights or WEIGHTS)
+    if key not in _MODELS:
+        _MODELS[key] = load_light_asd(weights)
+    return _MODELS[key]
+
+
+@dataclass
+class _Pending:
+    """Frames of one track waiting for the network."""
+    frames: list[int] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+
+
+def wanted_frames(track: FaceTrack, regions: list[tuple[float, float]], margin_s: float = 0.5) -> np.ndarray:
+    """25 fps frame numbers where the face is visible and someone may be speaking."""
+    spans = [(max(a - margin_s, track.start), min(b + margin_s, track.end)) for a, b in regions]
+    frames = [np.arange(int(np.ceil(a * VIDEO_FPS)), int(np.floor(b * VIDEO_FPS)) + 1) for a, b in spans if b > a]
+    return np.unique(np.concatenate(frames)) if frames else np.zeros(0, int)
+
+
+def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[FaceTrack],
+                 regions: list[tuple[float, float]], params: SpeakerParams = SpeakerParams(),
+                 network=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """track index -> (frame times, smoothed speaking probability per frame)."""
+    import torch
+
+    wanted = {tr.index: wanted_frames(tr, regions) for tr in tracks if len(tr.boxes) >= 2}
+    wanted = {k: v for k, v in wanted.items() if len(v)}
+    if not wanted:
+        return {}
+    network = network or light_asd_network(params.asd_weights or None)
+    mfcc = mfcc_100hz(wav_path)
+    info = probe(video_path)
+    size = scaled_size(info.width, info.height, params.asd_frame_width)
+    scale = size[0] / info.width  # source pixels -> decoded pixels
+    by_index = {tr.index: tr for tr in tracks}
+    paths = {}
+    for k, frames in wanted.items():
+        cx, cy, half = box_path(by_index[k].boxes, frames / VIDEO_FPS)
+        paths[k] = {int(f): (x * scale, y * scale, h * scale) for f, x, y, h in zip(frames, cx, cy, half)}
+    chunk = max(1, int(params.asd_chunk_s * VIDEO_FPS))
+    pending = {k: _Pending() for k in wanted}
+    raw: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in wanted}
+
+    def flush(k: int):
+        item = pending[k]
+        if item.frames:
+            raw[k].append(_run(network, item.frames, item.crops, mfcc))
+        pending[k] = _Pending()
+
+    last = max(int(v[-1]) for v in wanted.values())
+    with torch.inference_mode():
+        for i, (_t, gray) in enumerate(iter_frames(video_path, VIDEO_FPS, size, gray=True)):
+            for k, path in paths.items():
+                if i not in path:
+                    continue
+                item = pending[k]
+                if item.frames and (item.frames[-1] != i - 1 or len(item.frames) >= chunk):
+                    flush(k)  # a gap in the speech, or the chunk is full
+                    item = pending[k]
+                item.frames.append(i)
+                item.crops.append(face_crop(gray, *path[i]))
+            if i >= last:
+                break
+        for k in pending:
+            flush(k)
+    out = {}
+    for k, parts in raw.items():
+        if parts:
+            frames = np.concatenate([p[0] for p in parts])
+            probs = np.concatenate([p[1] for p in parts])
+            out[k] = (frames / VIDEO_FPS, _smooth(frames, probs, params.asd_smooth_frames))
+    return out
+
+
+def _run(network, frames: list[int], crops: list[np.ndarray], mfcc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities for consecutive frames (the last MFCC frame is repeated where the
+    audio ends a little before the picture)."""
+    import torch
+
+    first, n = frames[0], len(frames)
+    audio = mfcc[4 * first:4 * (first + n)]
+    if len(audio) < 4 * n:
+        tail = audio[-1:] if len(audio) else np.full((1, 13), mfcc[-1] if len(mfcc) else 0.0, np.float32)
+        audio = np.concatenate([audio, np.repeat(tail, 4 * n - len(audio), axis=0)])
+    faces = torch.from_numpy(np.stack(crops)).float().unsqueeze(0)
+    probs = network(faces, torch.from_numpy(np.ascontiguousarray(audio)).unsqueeze(0))[0].numpy()
+    return np.asarray(frames), probs.astype(float)
+
+
+def _smooth(frames: np.ndarray, probs: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving mean over `width` frames, never across a gap between frames."""
+    if width <= 1 or len(probs) < 2:
+        return probs
+    out = np.empty_like(probs)
+    breaks = np.flatnonzero(np.diff(frames) != 1) + 1
+    for a, b in zip([0, *breaks], [*breaks, len(frames)]):
+        run = probs[a:b]
+        kernel = np.ones(min(width, len(run)))
+        out[a:b] = np.convolve(run, kernel, "same") / np.convolve(np.ones(len(run)), kernel, "same")
+    return out
+
+
+class LightASDSpeaker(ActiveSpeakerModel):
+    """Speaking probability of each face from Light-ASD (audio-visual, trained)."""
+
+    name = "light-asd"
+
+    def __init__(self, params: SpeakerParams = SpeakerParams()):
+        self.params = params
+        self.threshold = params.asd_threshold
+        self._scores: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def prepare(self, tracks: list[FaceTrack], audio: AudioActivity, regions: list[tuple[float, float]]) -> None:
+        if not tracks or not regions:
+            self._scores = {}
+            return
+        if not audio.video_path:
+            raise ValueError("Light-ASD needs the video as well as the audio (AudioActivity.video_path)")
+        self._scores = score_tracks(audio.video_path, audio.wav_path, tracks, regions, self.params)
+
+    def speaking_scores(self, start, end, candidates, audio):
+        scores = []
+        for track in candidates:
+            times, probs = self._scores.get(track.index, (np.zeros(0), np.zeros(0)))
+            inside = (times >= start - 1e-6) & (times <= end + 1e-6)
+            scores.append(round(float(probs[inside].mean()), 4) if inside.any() else 0.0)
+        return scores

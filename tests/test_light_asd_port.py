@@ -1,0 +1,46 @@
+"""The Light-ASD port: the published network's shapes, weights loaded strictly."""
+
+import pytest
+import torch
+
+from clips.segmentation.light_asd import (WEIGHTS, WEIGHTS_SHA256, LightASD, load_light_asd, renamed_state_dict,
+                                          sha256_file)
+
+
+def test_the_shipped_weights_are_the_published_file():
+    assert WEIGHTS.is_file() and sha256_file(WEIGHTS) == WEIGHTS_SHA256
+    assert (WEIGHTS.parent / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_every_published_tensor_loads_into_the_port_with_its_shape():
+    published = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    port = LightASD().state_dict()
+    renamed = renamed_state_dict(published)
+    assert set(renamed) == set(port)  # nothing missing, nothing left over
+    assert all(renamed[k].shape == port[k].shape for k in port)
+    assert sum(v.numel() for k, v in published.items() if "num_batches" not in k) == pytest.approx(1.02e6, rel=0.01)
+    model = load_light_asd()
+    assert not model.training
+    assert torch.equal(model.backbone.GRU.gru_backward.weight_hh_l0, published["model.GRU.gru_backward.weight_hh_l0"])
+
+
+def test_a_state_dict_with_a_missing_or_extra_key_is_refused(tmp_path):
+    published = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    broken = dict(published)
+    broken.pop("lossV.FC.bias")
+    torch.save(broken, tmp_path / "broken.model")
+    with pytest.raises(RuntimeError, match="Missing key"):
+        load_light_asd(tmp_path / "broken.model")
+    with pytest.raises(ValueError, match="unexpected key"):
+        renamed_state_dict({**published, "extra.weight": torch.zeros(1)})
+
+
+def test_one_probability_per_video_frame_from_four_audio_frames_each():
+    model = load_light_asd()
+    faces = torch.full((2, 10, 112, 112), 120.0)
+    mfcc = torch.zeros(2, 40, 13)
+    with torch.inference_mode():
+        embed = model.embed(faces, mfcc)
+        probs = model(faces, mfcc)
+    assert embed.shape == (2, 10, 128)
+    assert probs.shape == (2, 10) and bool(((probs >= 0) & (probs <= 1)).all())

@@ -1,0 +1,92 @@
+"""Probe 4: jobs survive killed processes, on the real worker and the real
+embedded broker. An idle pool child killed with SIGKILL does not wedge the
+worker; the worker killed with SIGKILL mid-segmentation (main process and
+children: nothing left to finish the task or acknowledge its message) leaves a
+video that the next worker requeues by its lease and finishes, with no
+duplicate rows."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import LiveWorker, wait_for
+from tests.media.talking_face import talking_face
+
+pytestmark = [pytest.mark.security, pytest.mark.worker]
+
+# as run.sh starts it (a prefork pool), with leases short enough for a test
+POOL = ("--concurrency", "2", "--max-tasks-per-child", "100")
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def kill9(*pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def worker(tmp_path_factory):
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        pytest.skip("this probe is about the embedded broker")
+    worker = LiveWorker(tmp_path_factory.mktemp("leases"))
+    worker.env.update(PIPELINE_LEASE_SECONDS="4", PIPELINE_SWEEP_SECONDS="1")
+    yield worker
+    if worker.proc:
+        kill9(*children(worker.proc.pid))
+    worker.stop()
+
+
+def video_row(worker, video_id):
+    with sqlite3.connect(worker.workdir / "db.sqlite3") as db:
+        return db.execute("SELECT status, stage FROM clips_video WHERE id = ?", (video_id,)).fetchone()
+
+
+def test_killed_pool_child_and_killed_worker_do_not_lose_or_duplicate_work(worker, tmp_path):
+    if os.environ.get("DATABASE_URL", "sqlite").split(":")[0] != "sqlite":
+        pytest.skip("reads the worker's SQLite database")
+    truth = talking_face(tmp_path / "talk.mp4", duration=6.0, lead=0.5,
+                         text="Good evening, the weather will be dry and warm all week long.")
+    worker.start(*POOL)
+    client = worker.celery_app()
+    assert client.send_task("io.ping", args=["up"]).get(timeout=90) == "up"
+    kill9(children(worker.proc.pid)[0])  # an idle pool child: the worker must still run what comes next
+    assert client.send_task("io.ping", args=["still"]).get(timeout=30) == "still"
+
+    rows = json.loads(worker.manage("import_clips", str(truth.path), "--json").stdout.strip().splitlines()[-1])
+    video_id = rows[0]["id"]
+    # segmentation under way (so the import ran after the child was killed) ...
+    wait_for(lambda: video_row(worker, video_id)[0] == "segmenting"
+             and video_row(worker, video_id)[1] in ("audio", "scenes", "faces"), timeout=120, interval=0.1)
+    kill9(worker.proc.pid, *children(worker.proc.pid))  # ... when the whole worker dies
+    worker.proc.wait(timeout=10)
+    killed_at = video_row(worker, video_id)
+
+    worker.spawn(*POOL)  # "./run.sh again"
+    wait_for(lambda: video_row(worker, video_id)[0] in ("ready", "failed"), timeout=240, interval=1)
+    report = json.loads(worker.manage("video_report", str(video_id), "--json").stdout.strip().splitlines()[-1])
+    assert report["status"] == "ready", (killed_at, report["error"], worker.logs()[-4000:])
+    assert "re-queued videos whose lease ran out" in worker.logs(), killed_at
+
+    with sqlite3.connect(worker.workdir / "db.sqlite3") as db:
+        one = lambda sql: db.execute(sql, (video_id,)).fetchone()  # noqa: E731
+        segments, distinct = one("SELECT COUNT(*), COUNT(DISTINCT printf('%.3f-%.3f', start, end)) "
+                                 "FROM clips_segment WHERE video_id = ?")
+        scenes, distinct_scenes = one("SELECT COUNT(*), COUNT(DISTINCT \"index\") FROM clips_scene WHERE video_id = ?")
+        prelabels, labelled = one("SELECT COUNT(*), COUNT(DISTINCT p.segment_id || '-' || p.model_version_id) "
+                                  "FROM inference_prelabel p JOIN clips_segment s ON s.id = p.segment_id "
+                                  "WHERE s.video_id = ?")
+    assert segments >= 1 and segments == distinct
+    assert scenes >= 1 and scenes == distinct_scenes
+    assert prelabels == labelled

@@ -1,0 +1,148 @@
+"""The trained pre-segmentation models on media a user would notice them on:
+Light-ASD picks the talking face, silero-vad hears speech and not a tone,
+BlazeFace finds the faces in photos, a face turning into someone else cuts."""
+
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from clips.media import extract_audio
+from clips.segmentation.asd_inputs import face_crop, mfcc_100hz
+from clips.segmentation.faces import FaceTrack, assign_scenes, find_faces, iou
+from clips.segmentation.params import FaceParams, SpeakerParams
+from clips.segmentation.scenes import Scene, detect_scenes, split_scenes
+from clips.segmentation.speakers import find_speech_turns, speech_regions, voice_activity
+from tests.conftest import shared_media
+from tests.media.talking_face import RATE, speech_audio, talking_face
+
+
+def test_light_asd_picks_the_talking_face_not_the_still_copy_beside_it(tmp_path):
+    from clips.segmentation.light_asd_speaker import LightASDSpeaker
+
+    truth = talking_face(tmp_path / "pair.mp4", duration=4.0, size=(640, 360), listener=True)
+    scenes = detect_scenes(truth.path)
+    tracks = find_faces(truth.path, scenes).tracks
+    assert len(tracks) == 2
+    talker = max(tracks, key=lambda tr: iou(tr.median_box(), truth.face_box))
+    listener = next(tr for tr in tracks if tr is not talker)
+    wav = extract_audio(truth.path, tmp_path / "a.wav")
+    audio = voice_activity(wav, SpeakerParams(), video_path=truth.path)
+    model = LightASDSpeaker(SpeakerParams())
+    model.prepare(tracks, audio, speech_regions(audio))
+    talk, still = model.speaking_scores(*truth.speech, [talker, listener], audio)
+    assert talk > 0.5 and talk > still + 0.2
+    turns = find_speech_turns(wav, tracks, SpeakerParams(), scenes=scenes, audio=audio, model=model)
+    spoken = sum(t.duration for t in turns if t.track == talker.index)
+    assert spoken >= 0.8 * (truth.speech[1] - truth.speech[0])
+
+
+def test_the_heuristic_stays_selectable(tmp_path):
+    from clips.segmentation.speakers import MouthMotionSpeaker, make_speaker_model
+
+    assert make_speaker_model(SpeakerParams()).name == "light-asd"
+    assert isinstance(make_speaker_model(SpeakerParams(model="mouth-motion")), MouthMotionSpeaker)
+    with pytest.raises(ValueError, match="unknown active-speaker model"):
+        make_speaker_model(SpeakerParams(model="guess"))
+
+
+def _tone(seconds, freq=440.0):
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("vad", ["silero", "webrtc"])
+def test_voice_activity_hears_espeak_speech(tmp_path, vad):
+    voice, (a, b) = speech_audio("The quick brown fox jumps over the lazy dog.", 1.0, 5.0)
+    sf.write(tmp_path / "speech.wav", voice, RATE, subtype="PCM_16")
+    regions = speech_regions(voice_activity(tmp_path / "speech.wav", SpeakerParams(vad=vad)))
+    assert regions and regions[0][0] <= a + 0.2 and regions[-1][1] >= b - 0.2
+    assert all(s >= a - 0.4 and e <= b + 0.4 for s, e in regions)
+
+
+def test_silero_ignores_a_steady_tone_and_noise_that_webrtc_takes_for_speech(tmp_path):
+    rng = np.random.default_rng(0)
+    hum = np.concatenate([_tone(2.0, 440.0), _tone(1.0, 220.0) + _tone(1.0, 330.0),
+                          rng.normal(0, 0.05, 2 * RATE).astype(np.float32)])
+    sf.write(tmp_path / "tone.wav", hum, RATE, subtype="PCM_16")
+    assert speech_regions(voice_activity(tmp_path / "tone.wav", SpeakerParams(vad="silero"))) == []
+
+
+def test_unknown_vad_is_a_clear_error(tmp_path):
+    sf.write(tmp_path / "t.wav", _tone(0.5), RATE, subtype="PCM_16")
+    with pytest.raises(ValueError, match="unknown voice activity detector"):
+        voice_activity(tmp_path / "t.wav", SpeakerParams(vad="loudness"))
+
+
+@pytest.mark.shared_media
+@pytest.mark.parametrize("photo, faces", [("obama.jpg", 1), ("biden.jpg", 1), ("lin-manuel-miranda.png", 1),
+                                          ("alex-lacamoire.png", 1), ("two_people.jpg", 2),
+                                          ("obama_and_biden.jpg", 2)])
+def test_blazeface_finds_the_faces_in_the_reference_photos(photo, faces):
+    import face_recognition
+    from face_recognition import api
+
+    from clips.segmentation.faces import face_finder
+
+    image = face_recognition.load_image_file(shared_media("people", photo))
+    find, close = face_finder(api, FaceParams(), image.shape[1])
+    try:
+        rects = find(image)
+    finally:
+        close()
+    assert len(rects) == faces
+    hog = face_recognition.face_locations(image, 1)  # ... the faces dlib sees there, too
+    for r in rects:
+        assert max(iou(box, (r.top(), r.right(), r.bottom(), r.left())) for box in hog) > 0.5
+
+
+@pytest.mark.shared_media
+def test_a_cut_between_two_similar_talking_heads_is_found_by_identity(tmp_path):
+    from tests.media.grid_composites import montage
+
+    clips = [shared_media("clips", "grid_bbaf2n.mpg"), shared_media("clips", "grid_brbk7n.mpg")]
+    comp = montage(clips, [2.4, 2.6], tmp_path / "montage.mp4")
+    scenes = detect_scenes(comp.path)
+    found = find_faces(comp.path, scenes)
+    scenes = split_scenes(scenes, found.cuts)
+    assert len(scenes) == 2 and abs(scenes[1].start - comp.cuts[0]) <= 0.15
+    assign_scenes(found.tracks, scenes)
+    assert len(found.tracks) == 2 and [t.scene_index for t in found.tracks] == [0, 1]
+    assert found.tracks[0].identity != found.tracks[1].identity
+    assert found.tracks[0].end < scenes[1].start <= found.tracks[1].start
+
+
+def test_split_scenes_adds_cuts_and_assign_scenes_follows_them():
+    scenes = [Scene(0, 0.0, 4.0), Scene(1, 4.0, 10.0)]
+    split = split_scenes(scenes, [2.0, 4.02, 7.5, 12.0], min_scene_s=0.5)
+    assert [(s.index, s.start, s.end) for s in split] == [(0, 0.0, 2.0), (1, 2.0, 4.0), (2, 4.0, 7.5), (3, 7.5, 10.0)]
+    tracks = [FaceTrack(index=i, scene_index=0, boxes=[(t, 0, 1, 1, 0), (t + 0.5, 0, 1, 1, 0)])
+              for i, t in enumerate([0.2, 2.0, 8.0])]
+    assign_scenes(tracks, split)
+    assert [t.scene_index for t in tracks] == [0, 1, 3]
+
+
+def test_face_crop_is_the_lower_centre_of_the_authors_square():
+    gray = np.zeros((400, 400), np.uint8)
+    cx, cy, half = 200.0, 180.0, 50.0
+    gray[int(cy + 0.4 * half) - 3:int(cy + 0.4 * half) + 3, int(cx) - 3:int(cx) + 3] = 255  # the crop's centre
+    crop = face_crop(gray, cx, cy, half)
+    assert crop.shape == (112, 112)
+    ys, xs = np.nonzero(crop > 128)
+    assert abs(ys.mean() - 55.5) < 2 and abs(xs.mean() - 55.5) < 2
+    assert face_crop(gray, 5.0, 5.0, half)[0, 0] == 110  # outside the frame: the authors' grey
+
+
+def test_mfccs_are_100_per_second_and_the_same_read_in_blocks(tmp_path):
+    voice, _ = speech_audio("Blocks must not change the features.", 0.3, 3.0)
+    sf.write(tmp_path / "v.wav", voice, RATE, subtype="PCM_16")
+    whole = mfcc_100hz(tmp_path / "v.wav")
+    blocks = mfcc_100hz(tmp_path / "v.wav", block_s=0.7)
+    assert whole.shape == (1 + int(np.ceil((3 * RATE - 400) / 160)), 13)  # 10 ms hop, 25 ms windows
+    assert blocks.shape == whole.shape
+    np.testing.assert_allclose(whole, blocks, rtol=1e-4, atol=1e-3)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tmp_path / "v.wav"), "-ar", "8000",
+                    str(tmp_path / "v8.wav")], check=True)
+    with pytest.raises(ValueError, match="16 kHz"):
+        mfcc_100hz(tmp_path / "v8.wav")
