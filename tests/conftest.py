@@ -29,6 +29,8 @@ def _isolated_media(settings, tmp_path):
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # a fast hasher: the login-lockout tests post many wrong passwords (production keeps PBKDF2)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from labelstudio_emo.celery import app
     app.conf.task_always_eager = True
     from django.core.cache import cache
