@@ -14,7 +14,7 @@ from clips.models import Segment, Video
 from inference.student import encoding
 from inference.student.data import encoder_featurizer, read_export
 from inference.student.encoders import (PACKAGED_WHISPER, EncoderError, WhisperEncoder, load_encoder,
-                                        packaged_whisper_folder)
+                                        packaged_whisper_folder, trim_silence)
 from inference.student.features import read_audio
 from inference.student.head_train import HeadTrainConfig, fit_heads, pool_items, predict_pooled
 from inference.student.train import evaluate_predictions
@@ -38,7 +38,9 @@ def test_frames_follow_the_audio_and_repeat_exactly(encoder, clips):
     waves = [read_audio(clips[0].path), rng.standard_normal(8000).astype(np.float32) * 0.1,
              np.zeros(16000 * 31, np.float32)]                            # over one 30 s window
     frames = encoder.encode(waves)
-    assert [f.shape for f in frames] == [(int(np.ceil(w.size / 320)), 384) for w in waves]
+    speech = [trim_silence(w).size for w in waves]                        # silent edges are not encoded
+    assert speech[1:] == [w.size for w in waves[1:]] and speech[0] <= waves[0].size
+    assert [f.shape for f in frames] == [(int(np.ceil(n / 320)), 384) for n in speech]
     assert all(np.isfinite(f).all() for f in frames)
     again = encoder.encode(waves[::-1])[::-1]                             # same input, any company
     assert all(np.array_equal(a, b) for a, b in zip(frames, again))
@@ -50,7 +52,18 @@ def test_packing_slices_each_segment_back(clips):
     packed = load_encoder("whisper-tiny.en", threads=1, mode="pack")
     waves = [read_audio(c.path) for c in clips[:6]]
     frames = packed.encode(waves, [c.path.name for c in clips[:6]])
-    assert [f.shape[0] for f in frames] == [int(np.ceil(w.size / 320)) for w in waves]
+    assert [f.shape[0] for f in frames] == [int(np.ceil(trim_silence(w).size / 320)) for w in waves]
+
+
+def test_silent_edges_do_not_change_the_features(encoder, clips):
+    """A whole clip and its voice-activity-cut segment pool to nearly the same statistics."""
+    speech = trim_silence(read_audio(clips[1].path))
+    padded = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(12000, np.float32)])
+    a, b = encoder.encode([speech, padded])
+    assert abs(a.shape[0] - b.shape[0]) <= 2
+    untrimmed = encoder._encode_trimmed(padded)                          # what silence would have done
+    assert untrimmed.shape[0] > a.shape[0] + 80
+    assert np.abs(a.mean(0) - b.mean(0)).mean() < 0.5 * np.abs(a.mean(0) - untrimmed.mean(0)).mean()
 
 
 def test_weights_that_are_not_the_pinned_ones_are_refused(tmp_path):

@@ -35,6 +35,7 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 MODES = ("trim", "pack", "window")
+TRIM_DB = 35.0   # edges this far below the peak are silence
 DEFAULT_ENCODER = "whisper-tiny.en"
 LOG_MEL = "log-mel"   # no pretrained encoder: the log-mel network trained from scratch
 
@@ -97,6 +98,16 @@ def whisper_log_mel(wave: np.ndarray, fe: WhisperFrontEnd = WhisperFrontEnd(), t
     return ((mel + 4.0) / 4.0).astype(np.float32)
 
 
+def trim_silence(wave: np.ndarray, top_db: float = TRIM_DB) -> np.ndarray:
+    """Leading and trailing stretches quieter than top_db below the peak cut
+    off, so a whole clip and the voice-activity-cut segment of the same speech
+    give the same pooled statistics (silence would otherwise dilute them)."""
+    if wave.size < 2048 or not np.any(wave):
+        return wave
+    _, (start, end) = librosa.effects.trim(wave, top_db=top_db, frame_length=1024, hop_length=256)
+    return wave[start:end] if end - start >= 1600 else wave   # keep near-silent clips whole
+
+
 # ------------------------------------------------------------------- packing
 @dataclass(frozen=True)
 class Placement:
@@ -147,6 +158,7 @@ class SpeechEncoder:
     mode: str = ""       # how audio is fed to the model, when it changes the features
 
     def encode(self, waves: list[np.ndarray], keys: list[str] | None = None) -> list[np.ndarray]:
+        """16 kHz mono float waves -> one [frames, dim] float32 array each (keys: stable ids)."""
         raise NotImplementedError
 
     @property
@@ -219,7 +231,8 @@ class WhisperEncoder(SpeechEncoder):
         return frames
 
     def encode(self, waves: list[np.ndarray], keys: list[str] | None = None) -> list[np.ndarray]:
-        waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waves]
+        """Frames of each wave's speech (silent edges trimmed, see trim_silence)."""
+        waves = [trim_silence(np.asarray(w, dtype=np.float32).reshape(-1)) for w in waves]
         if not waves:
             return []
         if self.mode == "trim":
