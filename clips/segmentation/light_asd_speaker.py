@@ -137,6 +137,7 @@ class LightASDSpeaker(ActiveSpeakerModel):
     def __init__(self, params: SpeakerParams = SpeakerParams()):
         self.params = params
         self.threshold = params.asd_threshold
+        self.window_s = params.asd_window_s
         self._scores: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def prepare(self, tracks: list[FaceTrack], audio: AudioActivity, regions: list[tuple[float, float]]) -> None:

@@ -45,7 +45,7 @@ class FaceParams:
     # The only face on screen turning into someone else (encoding distance above this
     # between consecutive encodings) is a cut, even when the pixels barely change.
     identity_cut_distance: float = 0.6
-    identity_check_every_s: float = 1.0  # a lone face's encoding is compared this often
+    identity_check_every_s: float = 2.0  # a lone face's encoding is compared this often (~70 ms each)
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,15 @@ class SpeakerParams:
     min_silence_s: float = 0.3        # pauses shorter than this do not end a speech region
     min_speech_s: float = 0.25        # speech blips shorter than this are ignored
     pad_s: float = 0.05               # context kept before/after each speech region
-    window_s: float = 1.0             # speaker decisions are taken per window of this length
+    window_s: float = 1.0             # heuristic: speaker decisions are taken per window of this length
+    asd_window_s: float = 0.2         # Light-ASD: the same, on its smoothed per-frame probabilities
+    min_turn_s: float = 0.5           # a shorter turn between two of the same speaker is theirs
     min_coverage: float = 0.5         # a face must be visible this much of a window to be a candidate
     min_speaking_score: float = 0.35  # heuristic: below this the speech is treated as off-screen
     asd_threshold: float = 0.5        # Light-ASD: mean speaking probability a face needs in a window
     asd_chunk_s: float = 10.0         # Light-ASD: longest stretch of a track sent in one pass
     asd_smooth_frames: int = 5        # Light-ASD: per-frame probabilities averaged over this many frames
-    asd_frame_width: int = 1280       # Light-ASD: frames are decoded no wider than this for cropping
+    asd_frame_width: int = 960        # Light-ASD: frames are decoded no wider than this for cropping
     asd_weights: str = ""             # Light-ASD: another state dict (default: the shipped TalkSet file)
     mouth_ref: float = 0.02           # lip-opening std (/ eye distance) above jitter that counts as moving
     min_energy_db: float = -50.0      # regions quieter than this (dBFS RMS) are not speech

@@ -180,12 +180,14 @@ def find_speech_turns(wav_path: str | Path, tracks: list[FaceTrack], params: Spe
             # One face visible throughout: longer windows, more lip samples per decision.
             whole = [tr for tr in local if _coverage(tr, s, e) >= params.min_coverage]
             single = len(whole) == 1 and all(_coverage(tr, s, e) < 0.05 for tr in local if tr is not whole[0])
-            window = params.window_s * (3 if single else 1)
+            # With several faces, models with per-frame scores decide on short windows
+            # (turn edges to ~0.2 s); one face alone is only on- or off-screen: long windows.
+            window = params.window_s * 3 if single else getattr(model, "window_s", params.window_s)
             n = max(1, int(round((e - s) / window)))
             edges = np.linspace(s, e, n + 1)
             for ws, we in zip(edges, edges[1:]):
                 turns.append(_decide(float(ws), float(we), local, audio, model, params))
-    return _join(turns)
+    return _join(_absorb_blips(_join(turns), params.min_turn_s))
 
 
 def make_speaker_model(params: SpeakerParams = SpeakerParams()) -> ActiveSpeakerModel:
@@ -207,6 +209,18 @@ def _decide(start, end, tracks, audio, model, params) -> SpeechTurn:
     if scores[best] >= getattr(model, "threshold", params.min_speaking_score):
         return SpeechTurn(round(start, 3), round(end, 3), candidates[best].index, float(scores[best]))
     return SpeechTurn(round(start, 3), round(end, 3), None, round(1.0 - float(scores[best]), 4))
+
+
+def _absorb_blips(turns: list[SpeechTurn], min_s: float) -> list[SpeechTurn]:
+    """A turn shorter than min_s between two turns of one and the same speaker (and
+    touching both) is taken as theirs: a flicker of the decision, not a reply."""
+    out = list(turns)
+    for i in range(1, len(out) - 1):
+        prev, cur, nxt = out[i - 1], out[i], out[i + 1]
+        if (cur.duration < min_s and prev.track == nxt.track != cur.track
+                and abs(prev.end - cur.start) < 1e-3 and abs(cur.end - nxt.start) < 1e-3):
+            out[i] = SpeechTurn(cur.start, cur.end, prev.track, min(prev.confidence, nxt.confidence))
+    return out
 
 
 def _join(windows: list[SpeechTurn]) -> list[SpeechTurn]:
