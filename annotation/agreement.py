@@ -59,7 +59,22 @@ def krippendorff_alpha(ratings: Iterable[Rating], level: str) -> float | None:
     values = matrix[:, pairable]
     if np.unique(values[~np.isnan(values)]).size < 2:
         return None  # everyone said the same thing everywhere: alpha is 0/0
-    alpha = krippendorff.alpha(reliability_data=matrix, level_of_measurement=level)
+    return _alpha(level, reliability_data=matrix)
+
+
+def alpha_from_counts(value_counts: np.ndarray, level: str, domain) -> float | None:
+    """Krippendorff's alpha from a units x values table of counts (its size
+    does not grow with the number of raters: exports use it)."""
+    return _alpha(level, value_counts=value_counts, value_domain=domain)
+
+
+def _alpha(level: str, **data) -> float | None:
+    """The `krippendorff` package's alpha, None where it is undefined."""
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = krippendorff.alpha(level_of_measurement=level, **data)
+    except (ValueError, ZeroDivisionError, FloatingPointError):
+        return None
     return None if alpha is None or not np.isfinite(alpha) else float(alpha)
 
 

@@ -1,6 +1,6 @@
 """Who labels what next.
 
-Rules (issue 7):
+Rules:
 - every segment collects K labels (settings.ANNOTATION_LABELS_PER_SEGMENT)
   from K different people; nobody is ever given the same segment twice
   (Assignment is unique per segment + annotator, whatever its status);

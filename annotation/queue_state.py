@@ -33,9 +33,9 @@ from django.db.models import Case, Count, F, Value, When
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
+from inference.selectors import counting_prelabel_id_sql, current_model_id
 
 from .models import Assignment, GoldLabel, Label, QueueEntry, QueueSnapshot
-from .selectors import current_model_id
 from .write_gate import write_transaction
 
 MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
@@ -56,34 +56,28 @@ class Candidate(NamedTuple):
     uncertainty: float  # higher = ask people sooner
 
 
-def _queueable_rows(teacher_id: int | None) -> list[tuple]:
-    """(segment id, teacher category, teacher entropy) of every ready, non-gold
-    segment. Plain SQL over the whole corpus: runs only when the queue entries
-    are recomputed (queue_state.rebuild), not per request."""
+def _queueable_rows() -> list[tuple]:
+    """(segment id, category, entropy of the prelabel that counts) of every
+    ready, non-gold segment. Plain SQL over the whole corpus: runs only when
+    the queue entries are recomputed (rebuild), not per request."""
     segment, video = Segment._meta.db_table, Video._meta.db_table
     prelabel, gold = Prelabel._meta.db_table, GoldLabel._meta.db_table
+    counting, params = counting_prelabel_id_sql("s", prefer=ModelVersion.Kind.TEACHER)  # the teacher's doubt
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT s.id, p.category, p.entropy FROM {segment} s "
+            f"SELECT q.id, p.category, p.entropy FROM (SELECT s.id, {counting} AS prelabel_id FROM {segment} s "
             f"JOIN {video} v ON v.id = s.video_id "
-            f"LEFT JOIN {prelabel} p ON p.segment_id = s.id AND p.model_version_id = %s "
-            f"WHERE v.status = %s AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id)",
-            [teacher_id, Video.Status.READY])
+            f"WHERE v.status = %s AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id)) q "
+            f"LEFT JOIN {prelabel} p ON p.id = q.prelabel_id",
+            [*params, Video.Status.READY])
         return cursor.fetchall()
 
 
 def priority_rows() -> list[Candidate]:
     """Every queueable (ready, non-gold) segment with its predicted class and
-    uncertainty: the shown prelabel is the current teacher's (a join on the
-    (segment, model) unique index), else the segment's newest prelabel."""
-    rows = _queueable_rows(current_model_id(ModelVersion.Kind.TEACHER))
-    missing = [pk for pk, category, _ in rows if category is None]
-    fallback: dict[int, tuple[str, float]] = {}
-    if missing:
-        for seg, category, entropy in (Prelabel.objects.filter(segment_id__in=missing)
-                                       .order_by("segment_id", "created_at", "pk")
-                                       .values_list("segment_id", "category", "entropy")):
-            fallback[seg] = (category, entropy)  # the last one written wins = the newest
+    uncertainty, from the prelabel that counts, the teacher's preferred
+    (inference.selectors)."""
+    rows = _queueable_rows()
     students: dict[int, str] = {}
     student_id = current_model_id(ModelVersion.Kind.STUDENT) if queue_order() == "disagreement" else None
     if student_id is not None:
@@ -91,7 +85,7 @@ def priority_rows() -> list[Candidate]:
     out = []
     for pk, category, entropy in rows:
         if category is None:
-            category, entropy = fallback.get(pk, (NO_PREDICTION, -1.0))
+            category, entropy = NO_PREDICTION, -1.0
         uncertainty = float(entropy)
         if pk in students and category != NO_PREDICTION and students[pk] != category:
             uncertainty += MAX_ENTROPY  # teacher and student disagree: ask first

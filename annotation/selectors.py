@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from clips.models import FaceTrack, Segment, Video
 from inference.models import ModelVersion, Prelabel
+from inference.selectors import counting_prelabel_order_sql, current_model_id
 
+from .export.aggregate import majority
 from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
 
 
@@ -42,26 +44,20 @@ class ShownPrelabel:
 
 
 def prelabel_for(segment_id: int) -> ShownPrelabel | None:
-    """The active teacher's prelabel of the segment, else its newest one. One
+    """The prelabel that counts for the segment (inference.selectors). One
     indexed read in plain SQL: the ORM's compile step cost more than the query."""
-    prelabel, model = Prelabel._meta.db_table, ModelVersion._meta.db_table
+    prelabel, model, segment = Prelabel._meta.db_table, ModelVersion._meta.db_table, Segment._meta.db_table
+    order, order_params = counting_prelabel_order_sql("p", "m", "s")
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT p.id, p.segment_id, p.category, p.confidence, p.valence, p.arousal, p.probs, m.name, m.version "
-            f"FROM {prelabel} p JOIN {model} m ON m.id = p.model_version_id WHERE p.segment_id = %s "
-            f"ORDER BY CASE WHEN m.kind = %s AND m.is_active THEN 0 ELSE 1 END, p.created_at DESC, p.id DESC "
-            f"LIMIT 1", [segment_id, ModelVersion.Kind.TEACHER])
+            f"FROM {prelabel} p JOIN {model} m ON m.id = p.model_version_id JOIN {segment} s ON s.id = p.segment_id "
+            f"WHERE p.segment_id = %s ORDER BY {order} LIMIT 1", [segment_id, *order_params])
         row = cursor.fetchone()
     if row is None:
         return None
     *fields, probs, name, version = row
     return ShownPrelabel(*fields, probs=_json(probs), model=f"{name}@{version}")
-
-
-def current_model_id(kind: str) -> int | None:
-    """The active model of a kind, else the newest one (None when there is none)."""
-    return (ModelVersion.objects.filter(kind=kind).order_by("-is_active", "-created_at", "-pk")
-            .values_list("pk", flat=True).first())
 
 
 def prelabels_hidden() -> bool:
@@ -166,8 +162,6 @@ def review_rows(only_open: bool = False) -> list[ReviewRow]:
     Disagreement = share of labels outside the majority category plus half the
     mean V/A range (both in [0, 1]); a segment everyone agrees on scores 0.
     """
-    from .export.aggregate import majority
-
     segments = (Segment.objects.filter(labels__isnull=False).distinct()
                 .select_related("video", "review", "gold")
                 .prefetch_related(Prefetch("labels", queryset=Label.objects.only(

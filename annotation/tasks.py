@@ -2,12 +2,12 @@
 
 from celery import shared_task
 
+from annotation.export.build import BUILD_TASK, build_export
 
-@shared_task(name="io.build_export")
+
+@shared_task(name=BUILD_TASK)
 def build_export_task(export_id: int) -> dict:
     """Build one export; the Export row records progress, result or the reason it failed."""
-    from annotation.export.build import build_export
-
     export = build_export(export_id)
     if export is None:
         return {"id": export_id, "status": "deleted", "error": "the export was deleted before it was built"}

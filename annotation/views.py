@@ -14,6 +14,7 @@ from labelstudio_emo.permissions import is_annotator, staff_required
 
 from . import selectors, services
 from .agreement import agreement_report
+from .export.aggregate import aggregate_segment_labels
 from .models import FLAG_CHOICES
 from .serializers import segment_payload
 from .ties import tied_categories
@@ -72,8 +73,6 @@ def review_list(request):
 def review_detail(request, segment_id: int):
     segment = get_object_or_404(Segment.objects.select_related("video"), pk=segment_id)
     labels = selectors.segment_labels_with_history(segment.pk)
-    from .export.aggregate import aggregate_segment_labels
-
     review = getattr(segment, "review", None)  # reverse one-to-one: None when absent
     gold = getattr(segment, "gold", None)
     summary = aggregate_segment_labels(labels, review=None)

@@ -1,4 +1,4 @@
-"""Alias of bench/api_latency.py (the name issue 7 uses):
+"""Alias of bench/api_latency.py (the name DESIGN.md lists):
 
     .venv/bin/python bench/api.py [--segments N] [--clients 20] [--seconds 30] [--think S]
 """

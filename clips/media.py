@@ -76,6 +76,20 @@ def _fps(rate: str | None) -> float | None:
     return round(value, 3) if value > 0 else None
 
 
+def ffprobe(path: str | os.PathLike, unreadable: str | None = None) -> dict:
+    """ffprobe's JSON (format and streams) of a file: the one place ffprobe
+    runs. MediaError when it is missing or cannot read the file (`unreadable`
+    replaces the default message, which quotes ffprobe)."""
+    try:
+        result = subprocess.run([FFPROBE, "-v", "error", *INPUT_GUARD, "-print_format", "json", "-show_format",
+                                 "-show_streams", str(path)], capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        raise MediaError("ffprobe is not installed") from exc
+    if result.returncode != 0:
+        raise MediaError(unreadable or f"ffprobe cannot read {Path(path).name}: {result.stderr.strip()[-300:]}")
+    return json.loads(result.stdout or "{}")
+
+
 def refuse_playlists(path: Path) -> None:
     """MediaError for playlists and manifests, judged by their first bytes."""
     with open(path, "rb") as handle:
@@ -94,15 +108,7 @@ def probe_media(path: str | os.PathLike) -> MediaInfo:
     if not path.is_file():
         raise MediaError(f"File not found: {path.name}")
     refuse_playlists(path)
-    try:
-        result = subprocess.run(
-            [FFPROBE, "-v", "error", *INPUT_GUARD, "-print_format", "json", "-show_format", "-show_streams",
-             str(path)], capture_output=True, text=True)
-    except FileNotFoundError as exc:
-        raise MediaError("ffprobe is not installed") from exc
-    if result.returncode != 0:
-        raise MediaError("Not a video or audio file (ffprobe cannot read it)")
-    data = json.loads(result.stdout or "{}")
+    data = ffprobe(path, unreadable="Not a video or audio file (ffprobe cannot read it)")
     fmt = data.get("format", {})
     format_name = fmt.get("format_name", "")
     streams = data.get("streams", [])

@@ -15,6 +15,16 @@ class Video(models.Model):
         READY = "ready"
         FAILED = "failed"
 
+    class Stage(models.TextChoices):
+        """The last finished pipeline stage, in pipeline order ("" = nothing yet)."""
+        DOWNLOADED = "downloaded"
+        AUDIO = "audio"
+        SCENES = "scenes"
+        FACES = "faces"
+        SPEAKERS = "speakers"
+        SEGMENTS = "segments"
+        PRELABELLED = "prelabelled"
+
     source_url = models.URLField(max_length=2000, blank=True)
     extractor = models.CharField(max_length=64, help_text="yt-dlp extractor, or 'upload'/'local'")
     external_id = models.CharField(max_length=255)
@@ -40,6 +50,8 @@ class Video(models.Model):
                              help_text="16 kHz mono WAV")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # Values: Video.Stage ("" before any). Not the field's `choices`: that would
+    # be a migration for no change in what is stored.
     stage = models.CharField(max_length=32, blank=True, help_text="last finished pipeline stage")
     progress = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -1,7 +1,7 @@
 """Segmentation pipeline: the only place that writes segmentation results to
 the database.
 
-Stages run in order after import (see notes/CONTRACTS.md):
+Stages run in order after import (Video.Stage):
     audio -> scenes -> faces -> speakers -> segments  (then prelabel)
 Each stage reads its inputs from the database, calls a pure module of
 clips.segmentation, and writes its results in one transaction together with
@@ -14,7 +14,6 @@ and removed when their rows are replaced.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from clips import media
+from clips.importing.files import local_path
 from clips.models import FaceTrack, Person, ReferencePhoto, Scene, Segment, Video
 from clips.segmentation import av, people
 from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
@@ -40,18 +40,22 @@ from clips.segmentation.scenes import Scene as SceneSpec
 from clips.segmentation.scenes import detect_scenes, split_scenes
 from clips.segmentation.segments import make_segments
 from clips.segmentation.speakers import find_speech_turns, make_speaker_model, speech_regions, voice_activity
+from labelstudio_emo.celery import run_task_by_name, task_by_name
+from labelstudio_emo.progress_writer import ProgressWriter
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, str], None]
 
-# Contract order of Video.stage values; segmentation runs the middle ones.
-STAGES = ["downloaded", "audio", "scenes", "faces", "speakers", "segments", "prelabelled"]
-SEGMENTATION_STAGES = ["audio", "scenes", "faces", "speakers", "segments"]
+Stage = Video.Stage
+# Video.stage values in pipeline order; segmentation runs the middle ones.
+STAGES = list(Stage.values)
+SEGMENTATION_STAGES = [Stage.AUDIO, Stage.SCENES, Stage.FACES, Stage.SPEAKERS, Stage.SEGMENTS]
 # Overall progress (0-100) when each stage starts and ends; import ends at 20.
-SPAN = {"audio": (20, 22), "scenes": (22, 30), "faces": (30, 80), "speakers": (80, 85),
-        "segments": (85, 95)}
+SPAN = {Stage.AUDIO: (20, 22), Stage.SCENES: (22, 30), Stage.FACES: (30, 80), Stage.SPEAKERS: (80, 85),
+        Stage.SEGMENTS: (85, 95)}
 PRELABEL_START = 95
+PRELABEL_TASK = "gpu.prelabel_video"  # the teacher's task (inference), which ends segmentation
 
 NOTE_NO_AUDIO = "no audio track: no speech to segment"
 NOTE_ONE_SHOT = "one continuous shot: no scene cuts found"
@@ -62,10 +66,10 @@ NOTE_ALL_OFFSCREEN = "no speaking face on screen: every segment is off-screen sp
 NOTE_DROPPED = "speech shorter than {min_s:g} s dropped"
 # Which notes each stage owns (a rerun replaces them, others are kept).
 STAGE_NOTES = {
-    "audio": (NOTE_NO_AUDIO,),
-    "scenes": (NOTE_ONE_SHOT,),
-    "faces": (NOTE_NO_FACES, NOTE_AUDIO_ONLY),
-    "speakers": (NOTE_NO_SPEECH, NOTE_ALL_OFFSCREEN, "speech shorter than"),
+    Stage.AUDIO: (NOTE_NO_AUDIO,),
+    Stage.SCENES: (NOTE_ONE_SHOT,),
+    Stage.FACES: (NOTE_NO_FACES, NOTE_AUDIO_ONLY),
+    Stage.SPEAKERS: (NOTE_NO_SPEECH, NOTE_ALL_OFFSCREEN, "speech shorter than"),
 }
 
 
@@ -103,10 +107,10 @@ def rewind(video_id: int, stage: str) -> None:
     if stage not in SEGMENTATION_STAGES:
         raise SegmentationError(f"unknown stage {stage!r}: one of {', '.join(SEGMENTATION_STAGES)}")
     video = Video.objects.get(pk=video_id)
-    if STAGES.index(stage) <= STAGES.index("speakers"):
+    if STAGES.index(stage) <= STAGES.index(Stage.SPEAKERS):
         _refuse_if_labelled(video)
     previous = STAGES[STAGES.index(stage) - 1]
-    if STAGES.index(video.stage or "downloaded") > STAGES.index(previous):
+    if STAGES.index(video.stage or Stage.DOWNLOADED) > STAGES.index(previous):
         Video.objects.filter(pk=video_id).update(stage=previous, updated_at=timezone.now())
 
 
@@ -124,7 +128,7 @@ def process_video(video_id: int, progress: Progress | None = None, params: Segme
     for stage in remaining_stages(video):
         run_stage(video_id, stage, params, progress)
     video.refresh_from_db()
-    if video.stage == "segments":
+    if video.stage == Stage.SEGMENTS:
         hand_to_prelabel(video_id, progress)
     return Segment.objects.filter(video_id=video_id).count()
 
@@ -133,8 +137,8 @@ def run_stage(video_id: int, stage: str, params: SegmentationParams | None = Non
               progress: Progress | None = None) -> None:
     """One stage, with status/progress/error bookkeeping around it."""
     params = params or default_params()
-    runner = {"audio": stage_audio, "scenes": stage_scenes, "faces": stage_faces,
-              "speakers": stage_speakers, "segments": stage_segments}[stage]
+    runner = {Stage.AUDIO: stage_audio, Stage.SCENES: stage_scenes, Stage.FACES: stage_faces,
+              Stage.SPEAKERS: stage_speakers, Stage.SEGMENTS: stage_segments}[stage]
     video = Video.objects.get(pk=video_id)
     # Preconditions leave the video as it is (a download in progress, labelled segments).
     _check_ready_for(video, stage)
@@ -157,8 +161,7 @@ def hand_to_prelabel(video_id: int, progress: Progress | None = None) -> None:
     if progress:
         progress(PRELABEL_START, "prelabelling")
     try:
-        from inference.teachers.prelabel import prelabel_video
-        prelabel_video(video_id)
+        run_task_by_name(PRELABEL_TASK, video_id)  # a later stage: by name, never imported
     except Exception as exc:
         fail(video_id, f"Prelabelling failed: {_reason(exc)}")
         raise
@@ -172,7 +175,7 @@ def fail(video_id: int, message: str) -> None:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or exc.__class__.__name__
-    return text if isinstance(exc, (SegmentationError, media.MediaError, av.MediaError)) \
+    return text if isinstance(exc, (SegmentationError, media.MediaError)) \
         else f"{exc.__class__.__name__}: {text}"
 
 
@@ -183,7 +186,7 @@ def _check_ready_for(video: Video, stage: str) -> None:
     if STAGES.index(stage) - 1 > done:
         raise SegmentationError(f"stage '{stage}' needs '{STAGES[STAGES.index(stage) - 1]}' first "
                                 f"(video is at '{video.stage or 'nothing'}')")
-    if STAGES.index(stage) <= STAGES.index("speakers"):
+    if STAGES.index(stage) <= STAGES.index(Stage.SPEAKERS):
         _refuse_if_labelled(video)
 
 
@@ -200,19 +203,15 @@ class _Reporter:
     """Maps a stage's 0..1 fraction onto Video.progress; writes at most twice a second."""
 
     def __init__(self, video_id: int, stage: str, callback: Progress | None):
-        self.video_id, self.stage, self.callback = video_id, stage, callback
+        self.stage, self.callback = stage, callback
         self.lo, self.hi = SPAN[stage]
-        self.last_write = 0.0
-        self.last_value = -1
+        self.writer = ProgressWriter(lambda value: Video.objects.filter(pk=video_id).update(
+            progress=value, updated_at=timezone.now()), interval=0.5)
 
     def __call__(self, fraction: float, force: bool = False):
         value = int(self.lo + (self.hi - self.lo) * min(max(fraction, 0.0), 1.0))
-        now = time.monotonic()
-        if value != self.last_value and (force or now - self.last_write > 0.5):
-            Video.objects.filter(pk=self.video_id).update(progress=value, updated_at=timezone.now())
-            self.last_write, self.last_value = now, value
-            if self.callback:
-                self.callback(value, self.stage)
+        if self.writer(value, force) and self.callback:
+            self.callback(value, self.stage)
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -225,23 +224,6 @@ def _stage_transaction(video_id: int):
     with transaction.atomic():
         Video.objects.select_for_update().filter(pk=video_id).exists()
         yield
-
-@contextmanager
-def _local(field_file):
-    """A local path for a stored file (a temporary copy when storage is remote)."""
-    try:
-        yield Path(field_file.path)
-        return
-    except NotImplementedError:
-        pass
-    tmp = Path(tempfile.mkdtemp(prefix="seg-"))
-    try:
-        dst = tmp / Path(field_file.name).name
-        with field_file.open("rb") as src, open(dst, "wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-        yield dst
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _save_bytes(name: str, data: bytes) -> str:
@@ -302,7 +284,7 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
     video = Video.objects.get(pk=video_id)
     notes = []
     if not video.audio:
-        with _local(video.file) as path:
+        with local_path(video.file.name) as path:
             info = av.probe(path)
             if info.has_audio:
                 with tempfile.TemporaryDirectory(prefix="seg-") as tmp:
@@ -312,12 +294,12 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
                 notes.append(NOTE_NO_AUDIO)
     with _stage_transaction(video_id):
         Video.objects.filter(pk=video_id).update(audio=video.audio.name or "")
-        _finish(video_id, "audio", notes)
+        _finish(video_id, Stage.AUDIO, notes)
 
 
 def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
     video = Video.objects.get(pk=video_id)
-    with _local(video.file) as path:
+    with local_path(video.file.name) as path:
         info = av.probe(path)
         scenes = detect_scenes(path, params.scenes)
     notes = [NOTE_ONE_SHOT] if len(scenes) == 1 and info.has_video and info.duration > 60 else []
@@ -327,14 +309,14 @@ def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
         Scene.objects.bulk_create([Scene(video_id=video_id, index=s.index, start=s.start, end=s.end)
                                    for s in scenes])
         Video.objects.filter(pk=video_id).update(duration=video.duration or info.duration or None)
-        _finish(video_id, "scenes", notes)
+        _finish(video_id, Stage.SCENES, notes)
 
 
 def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
     """Face tracks; where the only face became someone else, the scene is cut there too."""
     video = Video.objects.get(pk=video_id)
     scenes = scene_specs(video_id)
-    with _local(video.file) as path:
+    with local_path(video.file.name) as path:
         info = av.probe(path)
         found = find_faces(path, scenes, params.faces, progress=report)
     tracks = found.tracks
@@ -359,7 +341,7 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
                       person=persons.get(name), start=t.start, end=t.end,
                       boxes=[list(b) for b in t.boxes], mouth=[list(m) for m in t.mouth], encoding=t.encoding)
             for t, name in zip(tracks, names)])
-        _finish(video_id, "faces", notes)
+        _finish(video_id, Stage.FACES, notes)
 
 
 def _replace_scenes(video_id: int, scenes: list[SceneSpec]) -> None:
@@ -375,7 +357,7 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
     specs, notes = [], []
     model = speaker_model(params)
     if video.audio:
-        with _local(video.audio) as wav, _local(video.file) as media_path:
+        with local_path(video.audio.name) as wav, local_path(video.file.name) as media_path:
             activity = voice_activity(wav, params.speakers, video_path=media_path)
             report(0.3)
             if not speech_regions(activity, params.speakers):
@@ -398,7 +380,7 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
                     speaking_confidence=round(s.confidence, 4))
             for s in specs])
         Video.objects.filter(pk=video_id).update(speaker_model=describe_speaker_model(model, params))
-        _finish(video_id, "speakers", notes)
+        _finish(video_id, Stage.SPEAKERS, notes)
 
 
 def describe_speaker_model(model, params: SegmentationParams) -> str:
@@ -419,7 +401,7 @@ def cut_segment_audio(video_id: int, report=None) -> int:
     if not segments or not video.audio:
         return 0
     old = [s.audio.name for s in segments if s.audio]
-    with _local(video.audio) as wav:
+    with local_path(video.audio.name) as wav:
         for n, seg in enumerate(segments):
             seg.audio.name = _save_bytes(f"segments/{video_id}/{seg.pk}.wav", av.cut_wav(wav, seg.start, seg.end))
             if report and n % 20 == 0:
@@ -428,19 +410,16 @@ def cut_segment_audio(video_id: int, report=None) -> int:
         Segment.objects.bulk_update(segments, ["audio"])
     stale = set(old) - {s.audio.name for s in segments}
     transaction.on_commit(lambda: _delete_files(stale))
-    transaction.on_commit(lambda: _enqueue_by_name(ENCODE_SEGMENTS_TASK, video_id))
+    transaction.on_commit(lambda: _enqueue_encoding(video_id))
     return len(segments)
 
 
-def _enqueue_by_name(task: str, *args) -> None:
-    """A later stage's task, sent by name (clips never imports inference)."""
-    from labelstudio_emo.celery import app
+def _enqueue_encoding(video_id: int) -> None:
+    """The student's speech-encoder features of the new segments (a later stage: by name)."""
     try:
-        if app.conf.task_always_eager:
-            app.loader.import_default_modules()  # eager runs resolve the by-name task locally
-        app.signature(task, args=args).apply_async()
+        task_by_name(ENCODE_SEGMENTS_TASK, video_id).delay()
     except Exception:  # noqa: BLE001 - e.g. broker down: `encode_segments` backfills, training encodes
-        log.exception("could not queue %s for video %s", task, args)
+        log.exception("could not queue %s for video %s", ENCODE_SEGMENTS_TASK, video_id)
 
 
 def make_segment_crops(video_id: int, params: SegmentationParams | None = None, report=None) -> int:
@@ -461,14 +440,14 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
 
     made = 0
     if requests:
-        with _local(video.file) as path:
+        with local_path(video.file.name) as path:
             made = make_face_crops(path, requests, params.faces.sample_fps, sink, params.segments.crop_size,
                                    params.segments.jpeg_quality, progress=report)
     for seg in segments:
         seg.face_crops = crops[seg.pk]
     with _stage_transaction(video_id):
         Segment.objects.bulk_update(segments, ["face_crops"])
-        _finish(video_id, "segments")
+        _finish(video_id, Stage.SEGMENTS)
     stale = set(old) - {c for cs in crops.values() for c in cs}
     transaction.on_commit(lambda: _delete_files(stale))
     return made
@@ -480,7 +459,7 @@ def person_encodings() -> dict[str, list[list[float]]]:
     """Name -> reference encodings, computing those of newly uploaded photos."""
     for photo in ReferencePhoto.objects.filter(encoding__isnull=True).select_related("person"):
         try:
-            with _local(photo.image) as path:
+            with local_path(photo.image.name) as path:
                 encoding = people.encode_reference_photo(path)
         except (OSError, ValueError) as exc:
             log.warning("reference photo %s unreadable: %s", photo.pk, exc)

@@ -75,9 +75,11 @@ def _claim(video: Video) -> bool:
 
 def resend(video: Video) -> None:
     """Send the message for where the video stands (stages skip finished work)."""
+    # Here, not at the top: the task modules import this one (heartbeat).
     from .importing import files
     from .importing.tasks import import_video
-    from .segmentation.tasks import PRELABEL_TASK, enqueue_segmentation
+    from .pipeline import PRELABEL_TASK
+    from .segmentation.tasks import enqueue_segmentation
     if video.status == Video.Status.DOWNLOADING:
         files.remove_incoming(video.pk)
         Video.objects.filter(pk=video.pk, status=Video.Status.DOWNLOADING).update(

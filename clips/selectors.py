@@ -5,7 +5,10 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db.models import Count, Prefetch, QuerySet
 
-from inference.models import ModelVersion, Prelabel
+# A read of a later stage, by design: the video page and /api/segments/ show
+# each segment's prelabel; the pipeline itself never imports inference.
+from inference.models import Prelabel
+from inference.selectors import counting_prelabel, preferred_kind
 
 from .models import Segment, Video
 
@@ -63,23 +66,11 @@ def segments_of(video_id: int | None = None) -> QuerySet:
 
 
 def shown_prelabel(segment: Segment) -> Prelabel | None:
-    """The prelabel to show for a segment.
-
-    On-screen speech: the active teacher's, else the newest teacher's (the
-    face model is the one that saw it). Off-screen speech: the student's
-    (active first, else newest), since no face teacher can see it. Either
-    falls back to the other kind's when its own has none.
-    """
+    """The prelabel that counts for the segment (inference.selectors.counting_prelabel:
+    on-screen the teacher's, off-screen the student's; active, else newest)."""
     candidates = getattr(segment, "prelabel_candidates", None)
     if candidates is None:  # not fetched through segments_of(): one query for this segment
         candidates = list(segment.prelabels.select_related("model_version").order_by("-created_at", "-pk"))
-    first_kind = ModelVersion.Kind.STUDENT if segment.is_offscreen else ModelVersion.Kind.TEACHER
-
-    def rank(indexed):
-        position, prelabel = indexed  # candidates come newest first
-        mv = prelabel.model_version
-        return (mv.kind != first_kind, not mv.is_active, position)
-
-    return min(enumerate(candidates), key=rank, default=(None, None))[1]
+    return counting_prelabel(candidates, preferred_kind(segment.is_offscreen))
 
 

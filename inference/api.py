@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from labelstudio_emo.permissions import IsStaff
 
 from .models import ModelVersion
-from .registry import RegistryError, activate, active_model
+from .registry import RegistryError, active_model
+from .services import activate
 from .selectors import model_versions
 from .serializers import ModelVersionSerializer
 from .teachers.tasks import prelabel_all_task

@@ -1,5 +1,7 @@
 """Model versions: the default teacher, registering stronger models,
 activation (one active per kind; the database enforces it) and loading.
+Callers go through inference.services, which adds what follows an
+activation (a new student's prelabelling); this module knows no student code.
 
 Weights live in default_storage under models/<kind>/, named with their
 sha256 so a file is never overwritten; ModelVersion.sha256 is checked on
@@ -13,12 +15,14 @@ import logging
 import re
 import threading
 from pathlib import Path
+from typing import Callable
 
 import torch
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .models import ModelVersion
 from .teachers import archs
@@ -55,10 +59,6 @@ def activate(model_version: ModelVersion) -> ModelVersion:
         raise RegistryError(f"another {model_version.kind} was activated at the same moment; try again") from exc
     model_version.is_active = True
     log.info("activated %s", model_version)
-    if model_version.kind == ModelVersion.Kind.STUDENT:
-        # A newly active student prelabels the off-screen segments it covers.
-        from .student.services import enqueue_student_prelabels
-        transaction.on_commit(enqueue_student_prelabels)
     return model_version
 
 
@@ -110,30 +110,31 @@ def ensure_default_teacher() -> ModelVersion:
     return mv
 
 
-def _validate_student(arch: str, path: Path) -> bytes:
-    """The student work's own loader decides (inference.student.predict)."""
+StudentCheck = Callable[[str, bytes], None]  # (arch, weights): raises when they are no such student
+
+
+def _torch_file(arch: str, data: bytes) -> None:
+    torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def _validate_student(arch: str, path: Path, check: StudentCheck | None) -> bytes:
+    """The student's own loader decides (the register_model command passes
+    inference.student.predict.check_checkpoint); without one, a PyTorch file."""
     data = path.read_bytes()
     try:
-        from inference.student.predict import ARCHS, load_student
-    except ImportError:  # no student code: at least a PyTorch file
-        ARCHS, load_student = (arch,), lambda raw: torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    if arch not in ARCHS:
-        raise RegistryError(f"unknown student architecture {arch!r}; known: {', '.join(ARCHS)}")
-    try:
-        student = load_student(data)
-        if getattr(student, "arch", arch) != arch:
-            raise ValueError(f"the checkpoint is a {student.arch} student")
+        (check or _torch_file)(arch, data)
     except Exception as exc:
         raise RegistryError(f"{path}: not a {arch} student checkpoint ({type(exc).__name__}: {exc})") from exc
     return data
 
 
 def register_model(kind: str, name: str, arch: str, weights, *, config: dict | None = None,
-                   metrics: dict | None = None, make_active: bool = False) -> ModelVersion:
+                   metrics: dict | None = None, make_active: bool = False,
+                   student_check: StudentCheck | None = None) -> ModelVersion:
     """Copy a local weights file into storage as a new version of `name`.
 
     The file is checked first (it must load and, for teachers, predict a
-    test face); on any error nothing is stored or created.
+    test face; students: `student_check`); on any error nothing is stored or created.
     """
     if kind not in Kind.values:
         raise RegistryError(f"kind must be one of {', '.join(Kind.values)}, not {kind!r}")
@@ -151,7 +152,7 @@ def register_model(kind: str, name: str, arch: str, weights, *, config: dict | N
         except archs.WeightsError as exc:
             raise RegistryError(f"{path}: {exc}") from exc
     else:
-        data = _validate_student(arch, path)
+        data = _validate_student(arch, path, student_check)
     sha = sha256_hex(data)
     duplicate = ModelVersion.objects.filter(kind=kind, sha256=sha).first()
     if duplicate:
@@ -240,9 +241,7 @@ def find_model(kind: str, spec: str) -> ModelVersion:
 def record_evaluation(model_version: ModelVersion, evaluation, directory) -> ModelVersion:
     """Keep an evaluation (figures, confusion matrix and its image) on the
     version so the Models page can show it."""
-    from django.utils import timezone
-
-    from .teachers.evaluation import confusion_png
+    from .teachers.evaluation import confusion_png  # lazy: scikit-learn loads only for an evaluation
 
     png = confusion_png(evaluation.confusion, f"{model_version} on {Path(directory).name} "
                                               f"(acc {evaluation.accuracy:.3f}, n={evaluation.n})")

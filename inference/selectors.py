@@ -1,12 +1,80 @@
-"""Read-side helpers for the Models page and API (no writes)."""
+"""Read-side helpers of the inference app (no writes): which model and which
+prelabel count, and what the Models page and API show."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 from django.core.files.storage import default_storage
 from django.db.models import Count
 
-from .models import ModelVersion
+from clips.models import Segment
+
+from .models import ModelVersion, Prelabel
 from .teachers.prelabel import missing_prelabels
+
+Kind = ModelVersion.Kind
+
+
+# --- which model, which prelabel -------------------------------------------------
+
+def current_model_id(kind: str) -> int | None:
+    """The active model of a kind, else the newest one (None when there is none)."""
+    return (ModelVersion.objects.filter(kind=kind).order_by("-is_active", "-created_at", "-pk")
+            .values_list("pk", flat=True).first())
+
+
+# The prelabel that counts for a segment (what annotators and the video page
+# are shown, what ranks the queue, what exports carry): of the preferred kind
+# the active version's, else the newest; when that kind has none, the other
+# kind's in the same order. The preferred kind is the one that can perceive
+# the speech: the teacher (a face model) for on-screen segments, the student
+# (a speech model) for off-screen ones. Two readers fix it instead: the queue
+# ranks by the teacher's doubt and exports fill a "teacher" column, so both
+# prefer the teacher whatever the segment. Written twice, side by side: in
+# Python over prefetched prelabels and as an ORDER BY for the plain-SQL hot
+# paths (tests/test_prelabel_rule.py holds every reader to the same pick).
+
+def preferred_kind(offscreen: bool) -> str:
+    return Kind.STUDENT if offscreen else Kind.TEACHER
+
+
+def counting_prelabel(newest_first: Sequence[Prelabel], prefer: str) -> Prelabel | None:
+    """The prelabel that counts among a segment's prelabels (newest first, with
+    model_version loaded), preferring kind `prefer` (see preferred_kind)."""
+    def rank(indexed):
+        position, prelabel = indexed
+        mv = prelabel.model_version
+        return (mv.kind != prefer, not mv.is_active, position)
+
+    return min(enumerate(newest_first), key=rank, default=(None, None))[1]
+
+
+def counting_prelabel_order_sql(prelabel: str = "p", model: str = "m", segment: str = "s",
+                                prefer: str | None = None) -> tuple[str, list]:
+    """ORDER BY (text, params) putting the prelabel that counts first, over
+    prelabel `p` joined to its model `m` and segment `s` (aliases); `prefer`
+    None = the segment's preferred kind."""
+    if prefer is None:
+        kind, params = f"(CASE WHEN {segment}.face_track_id IS NULL THEN %s ELSE %s END)", [Kind.STUDENT, Kind.TEACHER]
+    else:
+        kind, params = "%s", [prefer]
+    return (f"CASE WHEN {model}.kind = {kind} THEN 0 ELSE 1 END, CASE WHEN {model}.is_active THEN 0 ELSE 1 END, "
+            f"{prelabel}.created_at DESC, {prelabel}.id DESC", params)
+
+
+def counting_prelabel_id_sql(segment: str = "s", prefer: str | None = None) -> tuple[str, list]:
+    """A correlated subquery (text, params): the id of the prelabel that counts
+    for segment alias `segment` (NULL when it has none). The segment is joined
+    again inside: SQLite's ORDER BY cannot see the outer query's columns."""
+    order, params = counting_prelabel_order_sql("cp", "cm", "cs", prefer)
+    own_segment = f"JOIN {Segment._meta.db_table} cs ON cs.id = cp.segment_id " if prefer is None else ""
+    return (f"(SELECT cp.id FROM {Prelabel._meta.db_table} cp "
+            f"JOIN {ModelVersion._meta.db_table} cm ON cm.id = cp.model_version_id {own_segment}"
+            f"WHERE cp.segment_id = {segment}.id ORDER BY {order} LIMIT 1)", params)
+
+
+# --- Models page -----------------------------------------------------------------
 
 # Figures shown for students, in this order, when present in metrics.
 STUDENT_FIGURES = ("uar", "wa", "accuracy", "macro_f1", "ccc_valence", "ccc_arousal")

@@ -7,7 +7,8 @@ from django.views.decorators.http import require_POST
 from labelstudio_emo.permissions import staff_required
 
 from .models import ModelVersion
-from .registry import RegistryError, activate, active_model
+from .registry import RegistryError, active_model
+from .services import activate
 from .selectors import model_rows, prelabel_status
 from .teachers.tasks import prelabel_all_task
 

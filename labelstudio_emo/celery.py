@@ -20,6 +20,23 @@ app.conf.task_routes = {"gpu.*": {"queue": "gpu"}, "io.*": {"queue": "io"}}
 app.autodiscover_tasks()
 
 
+def task_by_name(name: str, *args):
+    """An immutable signature of a task known only by its registered name: how
+    an earlier stage starts a later one without importing it. Eager runs
+    (tests, one process) resolve the name locally, so the task modules are
+    imported first."""
+    if app.conf.task_always_eager:
+        app.loader.import_default_modules()
+    return app.signature(name, args=args, immutable=True)
+
+
+def run_task_by_name(name: str, *args):
+    """Run a task known only by its name here and now (the --sync commands);
+    returns its result, its exception propagates."""
+    app.loader.import_default_modules()
+    return app.tasks[name].apply(args=args).get()
+
+
 @app.task(name="io.ping")
 def ping(value: str = "pong") -> str:
     """Round-trip check used by tests and the health page."""

@@ -1,4 +1,4 @@
-"""The annotation hot path reads and writes with plain SQL (speed, issue 7):
+"""The annotation hot path reads and writes with plain SQL (speed):
 it must store and return exactly what the ORM would, on SQLite and on
 PostgreSQL (CI runs the `backends` tests again there)."""
 

@@ -32,6 +32,8 @@ from annotation.export.rows import ExportError, ExportParams, explain_empty, par
 from annotation.export.splits import DEFAULT_FRACTIONS, SPLITS, SplitItem, assign_splits, split_summary
 from annotation.models import Export
 from clips.importing.files import sha256_of
+from labelstudio_emo.celery import task_by_name
+from labelstudio_emo.progress_writer import ProgressWriter
 from labelstudio_emo.safe_text import spreadsheet_cell
 
 log = logging.getLogger(__name__)
@@ -52,12 +54,13 @@ def new_export(params: dict | None, user=None) -> Export:
     return Export.objects.create(params=parsed.as_dict(), created_by=user if user and user.is_authenticated else None)
 
 
+BUILD_TASK = "io.build_export"
+
+
 def enqueue_export(export: Export) -> Export:
     """Send the build to the `io` queue; a broker failure fails the export with the reason."""
-    from annotation.tasks import build_export_task  # lazy: tasks import this module
-
     try:
-        build_export_task.delay(export.id)
+        task_by_name(BUILD_TASK, export.id).delay()  # by name: annotation.tasks imports this module
     except Exception as exc:  # noqa: BLE001 - any broker error ends the same way
         log.exception("could not queue export %s", export.id)
         _fail(export.id, f"Could not queue the export (is the task broker running?): {exc}")
@@ -69,15 +72,12 @@ class _ProgressWriter:
     """Writes Export.progress at most once per percent, and forwards to a callback."""
 
     def __init__(self, export_id: int, callback: Progress | None):
-        self.export_id, self.callback, self.last = export_id, callback, -1
+        self.callback = callback
+        self.writer = ProgressWriter(lambda value: Export.objects.filter(pk=export_id).update(progress=value))
 
     def __call__(self, percent: float, message: str = ""):
-        percent = int(max(0, min(100, percent)))
-        if percent != self.last:
-            self.last = percent
-            Export.objects.filter(pk=self.export_id).update(progress=percent)
-            if self.callback:
-                self.callback(percent, message)
+        if self.writer(percent) and self.callback:
+            self.callback(self.writer.value, message)
 
 
 def _fail(export_id: int, reason: str):

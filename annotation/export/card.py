@@ -7,17 +7,18 @@ from under which licence, and what it cannot be trusted for.
 """
 
 import json
-import math
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from annotation.agreement import alpha_from_counts
 from labelstudio_emo.emotions import EMOTIONS
+
+from .splits import SPLITS
 from labelstudio_emo.safe_text import markdown_link, markdown_text
 
-SPLITS = ("train", "val", "test")
 # V/A are rounded to this grid for α: the krippendorff package builds a units x values x values
 # array, so 21 values keep it small (10,000 segments: ~35 MB) where raw floats would need gigabytes.
 VA_STEP = 0.1
@@ -37,22 +38,6 @@ class Agreement:
     labels_per_segment: dict = field(default_factory=dict)  # {n labels: segments}
     per_class_vote_share: dict = field(default_factory=dict)
     alpha_sampled: int = 0            # α computed on this many randomly sampled segments (0 = all)
-
-
-def _alpha(value_counts: np.ndarray, level: str, domain) -> float | None:
-    """α or None when undefined (no pairable values, or a single value everywhere)."""
-    try:
-        value = krippendorff_alpha(value_counts, level, domain)
-    except (ValueError, ZeroDivisionError, FloatingPointError):
-        return None
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-def krippendorff_alpha(value_counts: np.ndarray, level: str, domain) -> float:
-    import krippendorff
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return krippendorff.alpha(value_counts=value_counts, level_of_measurement=level, value_domain=domain)
 
 
 def agreement_figures(rows: list[dict]) -> Agreement:
@@ -79,9 +64,9 @@ def agreement_figures(rows: list[dict]) -> Agreement:
                 cat[u, class_index[label["category"]]] += 1
                 val[u, round(label["valence"] / VA_STEP) + offset] += 1  # grid index: interval α is scale-free
                 aro[u, round(label["arousal"] / VA_STEP) + offset] += 1
-        agreement.alpha_category = _alpha(cat, "nominal", list(range(len(EMOTIONS))))
-        agreement.alpha_valence = _alpha(val, "interval", list(grid))
-        agreement.alpha_arousal = _alpha(aro, "interval", list(grid))
+        agreement.alpha_category = alpha_from_counts(cat, "nominal", list(range(len(EMOTIONS))))
+        agreement.alpha_valence = alpha_from_counts(val, "interval", list(grid))
+        agreement.alpha_arousal = alpha_from_counts(aro, "interval", list(grid))
         shares = [row["vote_share"] for row in multi if row["vote_share"] is not None]
         if shares:
             agreement.mean_vote_share = float(np.mean(shares))

@@ -9,7 +9,8 @@ import numpy as np
 
 from labelstudio_emo.emotions import EMOTIONS
 
-from .card import SPLITS, Agreement, class_split_counts
+from .card import Agreement, class_split_counts
+from .splits import SPLITS
 
 
 def _png(figure) -> bytes:

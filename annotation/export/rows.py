@@ -20,6 +20,7 @@ from annotation.export.aggregate import aggregate_segment_labels
 from annotation.models import FLAGS, Label
 from clips.models import Segment
 from inference.models import ModelVersion, Prelabel
+from inference.selectors import counting_prelabel
 from labelstudio_emo.emotions import EMOTIONS
 
 
@@ -150,10 +151,11 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _teacher(prelabels: list, active_id: int | None) -> dict | None:
-    if not prelabels:
+def _teacher(segment) -> dict | None:
+    """The teacher prelabel that counts (inference.selectors.counting_prelabel)."""
+    chosen = counting_prelabel(segment.teacher_prelabels, ModelVersion.Kind.TEACHER)  # teachers only, prefetched
+    if chosen is None:
         return None
-    chosen = next((p for p in prelabels if p.model_version_id == active_id), prelabels[0])
     mv = chosen.model_version
     return {"model": mv.label, "probs": [float(p) for p in chosen.probs],
             "valence": chosen.valence, "arousal": chosen.arousal}
@@ -189,7 +191,6 @@ def candidate_segments(params: ExportParams):
 def select_items(params: ExportParams, check_files: bool = True, progress=None) -> Selection:
     """Apply the filters and build one manifest row per kept segment.
     `progress(done, total)` is called every few hundred segments."""
-    active = ModelVersion.objects.filter(kind=ModelVersion.Kind.TEACHER, is_active=True).first()
     selection = Selection(items=[])
     storage = default_storage
     candidates = candidate_segments(params)
@@ -216,7 +217,7 @@ def select_items(params: ExportParams, check_files: bool = True, progress=None) 
         if n and (aggregate.vote_share or 0.0) < params.min_agreement:
             selection.skipped["below_min_agreement"] += 1
             continue
-        teacher = _teacher(segment.teacher_prelabels, active.id if active else None)
+        teacher = _teacher(segment)
         if n == 0 and teacher is None:
             continue
         audio_src = segment.audio.name if segment.audio else ""

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from django.conf import settings
 from django.core.files import File
@@ -46,6 +49,25 @@ def store_file(local_path: Path, name: str) -> str:
         stored = default_storage.save(name, _CompleteLocalFile(fh, name=Path(name).name))
     Path(local_path).unlink(missing_ok=True)
     return stored
+
+
+def local_path_or_copy(name: str, into: Path) -> Path:
+    """A local path of a stored file: the file itself on local storage, else
+    a copy made in the folder `into` (remote storage such as S3)."""
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        dst = Path(into) / Path(name).name
+        with default_storage.open(name, "rb") as src, open(dst, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return dst
+
+
+@contextmanager
+def local_path(name: str) -> Iterator[Path]:
+    """local_path_or_copy, any copy made in a temporary folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="stored-") as tmp:
+        yield local_path_or_copy(name, Path(tmp))
 
 
 def media_name(folder: str, video_id: int, title: str, suffix: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import logging
 import shutil
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,9 @@ from django.utils import timezone
 
 from clips import media
 from clips.models import Segment, Video
+from clips.segmentation.tasks import enqueue_segmentation
+from labelstudio_emo.celery import task_by_name
+from labelstudio_emo.progress_writer import ProgressWriter
 
 from . import files
 from .inputs import ImportOptions, SourceRequest
@@ -93,9 +95,12 @@ def submit_url(req: SourceRequest, options: ImportOptions, user=None, enqueue: b
     return video
 
 
+IMPORT_TASK = "io.import_video"
+
+
 def enqueue_import(video_id: int):
-    from .tasks import import_video
-    transaction.on_commit(lambda: import_video.delay(video_id))
+    # By name: the tasks module imports this one (tasks call services, never the reverse).
+    transaction.on_commit(lambda: task_by_name(IMPORT_TASK, video_id).delay())
 
 
 def reset_for_retry(video: Video):
@@ -140,14 +145,13 @@ class _ProgressWriter:
     that tells a restarted worker this download is still alive)."""
 
     def __init__(self, video_id: int, callback: Progress | None):
-        self.video_id, self.callback, self.last, self.value = video_id, callback, 0.0, -1
+        self.callback = callback
+        self.writer = ProgressWriter(lambda value: Video.objects.filter(pk=video_id).update(
+            progress=value, updated_at=timezone.now()), interval=0.5)
 
     def __call__(self, value: int, stage: str = "downloading", force: bool = False):
         value = max(0, min(100, int(value)))
-        now = time.monotonic()
-        if value != self.value and (force or now - self.last > 0.5):
-            Video.objects.filter(pk=self.video_id).update(progress=value, updated_at=timezone.now())
-            self.last, self.value = now, value
+        self.writer(value, force)
         if self.callback:
             self.callback(value, stage)
 
@@ -263,7 +267,7 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
         _apply_metadata(video, fetched.metadata)
         local, source_path = True, fetched.path
     else:  # upload / local file already in storage
-        local, source_path = False, _stored_path(video, work)
+        local, source_path = False, files.local_path_or_copy(video.file.name, work)
     info = media.probe_media(source_path)
     if local or video.clip_start or video.clip_end is not None:
         check_duration(_kept_duration(video, info.duration), options.max_duration)
@@ -280,7 +284,7 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
         name = files.media_name("videos", video.pk, video.title, source_path.suffix)
         replaced = video.file.name  # an upload that was trimmed or re-encoded
         video.file.name = files.store_file(source_path, name)
-    video.stage = "downloaded"
+    video.stage = Video.Stage.DOWNLOADED
     # update_fields: a video deleted meanwhile raises instead of coming back
     video.save(update_fields=["file", "stage", "updated_at", *PROBE_FIELDS, *META_FIELDS])
     if replaced and replaced != video.file.name:
@@ -288,18 +292,6 @@ def _fetch_and_prepare(video: Video, progress: _ProgressWriter):
     progress(DOWNLOAD_SHARE, "downloaded", force=True)
     _store_audio(video, wav)
     progress(IMPORT_DONE_PROGRESS, "audio", force=True)
-
-
-def _stored_path(video: Video, work: Path) -> Path:
-    """A local path of the stored media (a copy when storage is remote, e.g. S3)."""
-    try:
-        return Path(video.file.path)
-    except NotImplementedError:
-        dst = work / ("source" + Path(video.file.name).suffix)
-        with video.file.open("rb") as src, open(dst, "wb") as out:
-            for chunk in src.chunks():
-                out.write(chunk)
-        return dst
 
 
 def _kept_duration(video: Video, duration: float) -> float:
@@ -346,7 +338,7 @@ def _store_audio(video: Video, wav: Path | None):
         video.audio.name = files.store_file(wav, f"audio/{video.pk}.wav")
     else:
         _add_note(video, "no audio track: kept as video only")
-    video.stage = "audio"
+    video.stage = Video.Stage.AUDIO
     video.status = Video.Status.SEGMENTING
     video.progress = IMPORT_DONE_PROGRESS
     video.error = ""
@@ -355,11 +347,6 @@ def _store_audio(video: Video, wav: Path | None):
 
 def hand_off_to_segmentation(video_id: int):
     """Async mode: queue the segmentation chain once this transaction commits."""
-    try:
-        from clips.segmentation.tasks import enqueue_segmentation
-    except ImportError:
-        log.warning("segmentation is not installed; video %s stays at 'segmenting'", video_id)
-        return
     transaction.on_commit(lambda: enqueue_segmentation(video_id))
 
 
@@ -435,7 +422,7 @@ def retry(video: Video) -> Video:
     """Failed video -> run again from where it stopped (download, or segmentation)."""
     if video.status != Video.Status.FAILED:
         return video
-    if video.stage and video.stage not in ("downloaded",) and video.file:
+    if video.stage and video.stage != Video.Stage.DOWNLOADED and video.file:
         video.status, video.error = Video.Status.SEGMENTING, ""
         video.save(update_fields=["status", "error", "updated_at"])
         hand_off_to_segmentation(video.pk)

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 4
 
 
-@shared_task(bind=True, name="io.import_video", acks_late=True,
+@shared_task(bind=True, name=services.IMPORT_TASK, acks_late=True,
              autoretry_for=(TransientImportError,), max_retries=MAX_RETRIES,
              retry_backoff=30, retry_backoff_max=15 * 60, retry_jitter=True)
 def import_video(self, video_id: int) -> dict:

@@ -6,7 +6,6 @@ downscaled by ffmpeg, so memory stays bounded whatever the video's length.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,11 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from clips.media import INPUT_GUARD
-
-
-class MediaError(RuntimeError):
-    """ffmpeg/ffprobe could not read the media."""
+from clips.media import FFMPEG, INPUT_GUARD, MediaError, ffprobe
 
 
 @dataclass(frozen=True)
@@ -33,11 +28,8 @@ class StreamInfo:
 
 
 def probe(path: str | Path) -> StreamInfo:
-    cmd = ["ffprobe", "-v", "error", *INPUT_GUARD, "-print_format", "json", "-show_format", "-show_streams", str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise MediaError(f"ffprobe cannot read {Path(path).name}: {proc.stderr.strip()[-300:]}")
-    data = json.loads(proc.stdout or "{}")
+    """What segmentation needs of a file, sizes as ffmpeg decodes it (rotation applied)."""
+    data = ffprobe(path)
     streams = data.get("streams", [])
     # Cover art (attached_pic) is not a video.
     video = next((s for s in streams if s.get("codec_type") == "video"
@@ -88,7 +80,7 @@ def iter_frames(path: str | Path, fps: float, size: tuple[int, int],
     nearest each tick, so timestamps line up across passes over the same file.
     """
     w, h = size
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), "-an", "-sn", "-dn",
+    cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), "-an", "-sn", "-dn",
            "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", "gray" if gray else "rgb24",
            "-f", "rawvideo", "-"]
     channels = 1 if gray else 3

@@ -193,6 +193,7 @@ def find_speech_turns(wav_path: str | Path, tracks: list[FaceTrack], params: Spe
 def make_speaker_model(params: SpeakerParams = SpeakerParams()) -> ActiveSpeakerModel:
     """The model params.model names: "light-asd" (default) or "mouth-motion"."""
     if params.model == "light-asd":
+        # Here, not at the top: the plug-in imports this module's base class (and torch).
         from .light_asd_speaker import LightASDSpeaker
         return LightASDSpeaker(params)
     if params.model == "mouth-motion":

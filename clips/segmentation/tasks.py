@@ -13,8 +13,7 @@ from celery import chain, shared_task
 from clips import pipeline
 from clips.models import Video
 from clips.recovery import heartbeat
-
-PRELABEL_TASK = "gpu.prelabel_video"
+from labelstudio_emo.celery import task_by_name
 
 
 def _pending(video_id: int, stage: str) -> bool:
@@ -31,27 +30,27 @@ def _stage(video_id: int, stage: str) -> int:
 
 @shared_task(name="io.segment_audio")
 def segment_audio_task(video_id: int) -> int:
-    return _stage(video_id, "audio")
+    return _stage(video_id, Video.Stage.AUDIO)
 
 
 @shared_task(name="io.detect_scenes")
 def detect_scenes_task(video_id: int) -> int:
-    return _stage(video_id, "scenes")
+    return _stage(video_id, Video.Stage.SCENES)
 
 
 @shared_task(name="gpu.track_faces")
 def track_faces_task(video_id: int) -> int:
-    return _stage(video_id, "faces")
+    return _stage(video_id, Video.Stage.FACES)
 
 
 @shared_task(name="gpu.find_speakers")
 def find_speakers_task(video_id: int) -> int:
-    return _stage(video_id, "speakers")
+    return _stage(video_id, Video.Stage.SPEAKERS)
 
 
 @shared_task(name="io.cut_segment_audio")
 def cut_segment_audio_task(video_id: int) -> int:
-    if _pending(video_id, "segments"):
+    if _pending(video_id, Video.Stage.SEGMENTS):
         try:
             with heartbeat(video_id):
                 pipeline.cut_segment_audio(video_id)
@@ -69,21 +68,18 @@ def face_crops_task(video_id: int) -> int:
 
 
 def _stage_crops(video_id: int) -> None:
-    if _pending(video_id, "segments"):
+    if _pending(video_id, Video.Stage.SEGMENTS):
         try:
             with heartbeat(video_id):
                 pipeline.make_segment_crops(video_id)
         except Exception as exc:
             pipeline.fail(video_id, f"Segmentation failed making face crops: {pipeline._reason(exc)}")
             raise
-    Video.objects.filter(pk=video_id, stage="segments").update(
+    Video.objects.filter(pk=video_id, stage=Video.Stage.SEGMENTS).update(
         status=Video.Status.PRELABELLING, progress=pipeline.PRELABEL_START)
 
 
 def segmentation_chain(video_id: int):
-    from labelstudio_emo.celery import app
-    if app.conf.task_always_eager:
-        app.loader.import_default_modules()  # eager runs resolve the by-name task locally
     return chain(
         segment_audio_task.si(video_id),
         detect_scenes_task.si(video_id),
@@ -91,7 +87,7 @@ def segmentation_chain(video_id: int):
         find_speakers_task.si(video_id),
         cut_segment_audio_task.si(video_id),
         face_crops_task.si(video_id),
-        app.signature(PRELABEL_TASK, args=(video_id,), immutable=True),
+        task_by_name(pipeline.PRELABEL_TASK, video_id),
     )
 
 

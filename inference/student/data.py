@@ -1,7 +1,7 @@
 """Export zip (manifest.jsonl + audio/) -> feature datasets per split.
 
-Pure module (no Django): reads the zip layout of the export contract
-(notes/CONTRACTS.md) and class-per-folder WAV directories.
+Pure module (no Django): reads the zip layout that annotation/export/build.py
+writes (manifest.jsonl, audio/, splits.json) and class-per-folder WAV directories.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from annotation.export.splits import SPLITS
 from labelstudio_emo.emotions import EMOTIONS
 
 from .features import FeatureConfig, file_log_mel, read_audio
 
-SPLITS = ("train", "val", "test")
 CLASS_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
 
 

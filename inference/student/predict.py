@@ -127,6 +127,15 @@ def _load_head(payload: dict, device: torch.device) -> Student:
     return student
 
 
+def check_checkpoint(arch: str, data: bytes) -> None:
+    """Raise unless `data` is a checkpoint of this student architecture (registration)."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown student architecture {arch!r}; known: {', '.join(ARCHS)}")
+    student = load_student(data)
+    if student.arch != arch:
+        raise ValueError(f"the checkpoint is a {student.arch} student")
+
+
 def load_student(source, device: str | None = None) -> Student:
     """Checkpoint path, file object or bytes -> Student ready for inference."""
     if isinstance(source, (bytes, bytearray)):

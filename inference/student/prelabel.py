@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from clips.models import Segment
 from inference.models import ModelVersion, Prelabel
+from inference.registry import active_model, read_weights
 from labelstudio_emo.emotions import EMOTIONS
 
 from .features import read_audio
@@ -26,16 +27,12 @@ _LOCK = threading.Lock()
 
 
 def active_student() -> ModelVersion | None:
-    from inference.registry import active_model
-
     return active_model(ModelVersion.Kind.STUDENT)
 
 
 def load_version(version: ModelVersion) -> Student:
     """The student of a ModelVersion, loaded once per process (keyed by id +
     sha256; the registry checks the file against its sha256)."""
-    from inference.registry import read_weights
-
     key = (version.id, version.sha256)
     with _LOCK:
         if key not in _CACHE:

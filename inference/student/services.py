@@ -15,11 +15,7 @@ from the per-segment cache (encoding.py) and two heads are fitted
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +25,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from labelstudio_emo.celery import task_by_name
+
+from annotation.export.build import build_export, new_export
+from annotation.models import Export
+from clips.importing.files import local_path
 from inference.models import ModelVersion, TrainingRun
 
 from . import encoding
@@ -97,8 +98,6 @@ def start_run(user=None, export_id: int | None = None, epochs: int | None = None
     """Create a queued run and (by default) send it to the gpu queue once committed.
     Raises RunAlreadyActive when a run is queued or running (database-enforced,
     so two concurrent clicks start exactly one)."""
-    from annotation.models import Export
-
     if export_id is not None and not Export.objects.filter(pk=export_id).exists():
         raise RunError(f"export {export_id} does not exist")
     if epochs is not None and not 1 <= int(epochs) <= 1000:
@@ -145,15 +144,13 @@ def planned_split_sizes(export_id: int | None) -> dict[str, int]:
         return export.counts["splits"]
     if not export.file:
         return {}
-    with _local_file(export.file.name) as zip_path:  # an export without counts: its manifest says
+    with local_path(export.file.name) as zip_path:  # an export without counts: its manifest says
         return manifest_split_sizes(zip_path)
 
 
 def _enqueue(run_id: int):
-    from .tasks import train_student_task
-
     try:
-        result = train_student_task.delay(run_id)
+        result = task_by_name(TASK_NAME, run_id).delay()  # by name: tasks import this module
     except Exception as exc:  # noqa: BLE001 - broker down: the run must say so, not hang queued
         log.exception("could not queue training run %s", run_id)
         fail_run(run_id, f"could not queue the run (is the task broker running?): {exc}")
@@ -241,9 +238,6 @@ def _claim(run_id: int, worker: str | None) -> TrainingRun | None:
 
 def _ensure_export(run: TrainingRun, reporter: _RunReporter):
     """The run's export, built now if needed (a new one when the run names none)."""
-    from annotation.export.build import build_export, new_export
-    from annotation.models import Export
-
     if run.export_id is None:
         export = new_export(DEFAULT_EXPORT_PARAMS, user=run.created_by)
         TrainingRun.objects.filter(pk=run.id).update(export=export)
@@ -260,23 +254,6 @@ def _ensure_export(run: TrainingRun, reporter: _RunReporter):
     return export
 
 
-@contextlib.contextmanager
-def _local_file(name: str):
-    """A local path for a storage file (copied to a temp file for remote storage)."""
-    try:
-        path = default_storage.path(name)
-    except NotImplementedError:
-        path = None
-    if path and os.path.exists(path):
-        yield path
-        return
-    with tempfile.NamedTemporaryFile(suffix=os.path.splitext(name)[1]) as tmp:
-        with default_storage.open(name, "rb") as src:
-            shutil.copyfileobj(src, tmp, 1 << 20)
-        tmp.flush()
-        yield tmp.name
-
-
 def run_training(run_id: int, worker: str | None = None, echo=None,
                  followups: bool = True) -> TrainingRun | None:
     """Do a queued run in this process: export -> features -> train -> test
@@ -291,7 +268,7 @@ def run_training(run_id: int, worker: str | None = None, echo=None,
         export = _ensure_export(run, reporter)
         reporter.stage(10, f"reading export {export.id} ({encoder.name if encoder else LOG_MEL} features)")
         featurize = encoding.export_featurizer(encoder) if encoder else log_mel_featurizer(settings.features)
-        with _local_file(export.file.name) as zip_path:
+        with local_path(export.file.name) as zip_path:
             corpus = read_export(zip_path, settings.features, featurize=featurize, keep_audio=("test",))
         check_corpus(corpus)
         reporter.stage(20, f"training on {len(corpus.splits['train'])} segments")
@@ -380,16 +357,6 @@ def _score_active(student: Student, test) -> tuple[str | None, float | None, str
         return active.label, None, f"{type(exc).__name__}: {exc}"
 
 
-def enqueue_student_prelabels():
-    """The first active student prelabels the segments it covers (off-screen ones)."""
-    from .tasks import student_prelabel_missing_task
-
-    try:
-        student_prelabel_missing_task.delay()
-    except Exception:  # noqa: BLE001 - new videos get student prelabels anyway
-        log.exception("could not queue student prelabelling")
-
-
 def _save_png(name: str, data: bytes) -> str:
     return default_storage.save(name, ContentFile(data))
 
@@ -435,8 +402,9 @@ def _finish(run, export, corpus, fitted: _Fitted, figures, reporter) -> Training
 
 
 def _activate(mv: ModelVersion) -> None:
-    """Through the registry's activation (which queues the new student's prelabels)."""
-    from inference.registry import RegistryError, activate
+    """Through the inference service's activation (which queues the new student's prelabels)."""
+    from inference.registry import RegistryError
+    from inference.services import activate
 
     try:
         activate(mv)

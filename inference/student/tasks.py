@@ -5,16 +5,17 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
+from .prelabel import prelabel_missing
+from .services import TASK_NAME, fail_orphaned_runs, run_training
+
 log = logging.getLogger(__name__)
 
 
 # acks_late=False: a worker killed mid-run must not get the run again on
 # restart; worker_ready below marks it failed instead, and staff start anew.
-@shared_task(bind=True, name="gpu.train_student", acks_late=False, ignore_result=True)
+@shared_task(bind=True, name=TASK_NAME, acks_late=False, ignore_result=True)
 def train_student_task(self, run_id: int) -> None:
     """Train one student run (a queued TrainingRun) in this worker."""
-    from .services import run_training
-
     run_training(run_id, worker=getattr(self.request, "hostname", None))
 
 
@@ -30,8 +31,6 @@ def encode_segments_task(video_id: int | None = None) -> dict:
 @shared_task(name="gpu.student_prelabel_missing", ignore_result=True)
 def student_prelabel_missing_task() -> int:
     """Prelabel existing segments with the (newly) active student."""
-    from .prelabel import prelabel_missing
-
     return prelabel_missing()
 
 
@@ -39,8 +38,6 @@ def student_prelabel_missing_task() -> int:
 def fail_runs_left_running(sender=None, **kwargs):
     """A worker that starts cannot be training anything yet: runs it left
     'running' died with its previous life (killed, OOM, machine restart)."""
-    from .services import fail_orphaned_runs
-
     queues = set()
     try:
         queues = {q.name for q in sender.app.amqp.queues.consume_from.values()}

@@ -20,6 +20,10 @@ from clips.models import Segment, Video
 
 from ..models import ModelVersion, Prelabel
 from ..registry import active_model, ensure_default_teacher, load_teacher
+# The one import of the student from an earlier stage: the prelabel stage runs
+# both models, so a video turns ready with every prelabel it will get (the
+# student's for off-screen speech) rather than gaining some later.
+from ..student.prelabel import prelabel_offscreen
 from .base import Prediction, aggregate
 
 log = logging.getLogger(__name__)
@@ -97,7 +101,6 @@ def prelabel_video(video_id: int) -> int:
     failure = None
     if active_model(ModelVersion.Kind.STUDENT) is not None:
         try:
-            from inference.student.prelabel import prelabel_offscreen
             prelabel_offscreen(video_id)
         except Exception as exc:  # the teacher's prelabels stand; say what failed
             log.exception("student prelabelling failed for video %s", video_id)
@@ -108,7 +111,7 @@ def prelabel_video(video_id: int) -> int:
     if done == 0 and video.segments.exists():
         _note(notes, "no segment had face crops: no teacher prelabels")
     Video.objects.filter(pk=video_id).update(
-        status=Video.Status.READY, stage="prelabelled", progress=100, notes=notes, error="",
+        status=Video.Status.READY, stage=Video.Stage.PRELABELLED, progress=100, notes=notes, error="",
         updated_at=timezone.now())
     log.info("video %s: %d segments prelabelled by %s", video_id, done, teacher_version)
     return done

@@ -2,12 +2,14 @@
 
 from celery import shared_task
 
+from clips.recovery import heartbeat
+from inference.models import ModelVersion
+from inference.teachers.prelabel import prelabel_all, prelabel_video
+
 
 @shared_task(name="gpu.prelabel_video")
 def prelabel_video_task(video_id: int) -> int:
     """Teacher (and student) prelabels for one video; marks it ready."""
-    from clips.recovery import heartbeat
-    from inference.teachers.prelabel import prelabel_video
     with heartbeat(video_id):
         return prelabel_video(video_id)
 
@@ -15,7 +17,5 @@ def prelabel_video_task(video_id: int) -> int:
 @shared_task(name="gpu.prelabel_all")
 def prelabel_all_task(model_version_id: int | None = None) -> dict:
     """Re-prelabel every segment with faces using the given (or active) teacher."""
-    from inference.models import ModelVersion
-    from inference.teachers.prelabel import prelabel_all
     version = ModelVersion.objects.get(pk=model_version_id) if model_version_id else None
     return prelabel_all(version)

@@ -3,24 +3,25 @@
 
 from django import template
 
+from annotation.models import Export
+from inference.models import TrainingRun
+from inference.student.services import live_run
+
 register = template.Library()
 
 
 @register.simple_tag
 def recent_training_runs(limit: int = 10):
-    from inference.models import TrainingRun
     return list(TrainingRun.objects.select_related("model_version", "created_by").order_by("-created_at", "-id")[:limit])
 
 
 @register.simple_tag
 def live_training_run():
-    from inference.student.services import live_run
     return live_run()
 
 
 @register.simple_tag
 def finished_exports(limit: int = 20):
-    from annotation.models import Export
     return list(Export.objects.filter(status=Export.Status.SUCCEEDED).order_by("-created_at", "-id")[:limit])
 
 

@@ -1,6 +1,6 @@
 """Learnable 'emotional' speech from espeak-ng: voice, pitch, rate and
 loudness depend on the class, so a speech model can tell the classes apart.
-Also writes export zips in the manifest layout of notes/CONTRACTS.md."""
+Also writes export zips in the manifest layout annotation/export/build.py writes."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from clips.importing import services
 from clips.importing.inputs import ImportOptions, SourceRequest, parse_csv, parse_time
 from clips.importing.sources import ImportFailed, TransientImportError
 from clips.models import Video
+from clips.pipeline import process_video
 
 SYNC_RETRY_DELAYS = (2, 5, 15)  # back-off for network errors in --sync mode
 
@@ -118,11 +119,6 @@ class Command(BaseCommand):
             bar.close()
 
     def _segment(self, video_id: int):
-        try:
-            from clips.pipeline import process_video
-        except ImportError:
-            services.fail(video_id, "The segmentation pipeline is not installed.")
-            return
         bar = _Bar(Video.objects.get(pk=video_id).title or f"video {video_id}", start=services.IMPORT_DONE_PROGRESS,
                    stream=self.stderr._out)
         try:
@@ -175,7 +171,7 @@ class _Bar:
 def _unfinished(video_id: int) -> bool:
     """Imported earlier (e.g. queued for a worker that never ran) but not segmented yet."""
     video = Video.objects.filter(pk=video_id).first()
-    return bool(video and video.file and video.stage and video.stage != "downloaded"
+    return bool(video and video.file and video.stage and video.stage != Video.Stage.DOWNLOADED
                 and video.status in (Video.Status.SEGMENTING, Video.Status.PRELABELLING))
 
 

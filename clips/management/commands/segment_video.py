@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from clips import pipeline
 from clips.models import Segment, Video
+from clips.segmentation.tasks import enqueue_segmentation
 
 
 class Command(BaseCommand):
@@ -31,7 +32,6 @@ class Command(BaseCommand):
             except pipeline.SegmentationError as exc:
                 raise CommandError(str(exc)) from exc
         if not sync:
-            from clips.segmentation.tasks import enqueue_segmentation
             result = enqueue_segmentation(video_id)
             self._out({"video": video_id, "enqueued": True, "task": getattr(result, "id", None)}, as_json)
             return

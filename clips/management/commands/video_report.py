@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from clips.models import Video
-from clips.segmentation.report import video_report
+from clips.report import video_report
 
 
 class Command(BaseCommand):

@@ -19,6 +19,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.models import ModelVersion
+from inference.registry import RegistryError, find_model
 from inference.student import metrics as M
 from inference.student.data import DataError, read_class_folders
 from inference.student.encoders import EncoderError
@@ -82,8 +83,6 @@ class Command(BaseCommand):
 
 def _resolve(name: str | None):
     """The active student, a registered one ("name" or "name@N") or a checkpoint file."""
-    from inference.registry import RegistryError, find_model
-
     try:
         if name is None:
             version = active_student()

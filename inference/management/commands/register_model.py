@@ -3,7 +3,10 @@ import json as jsonlib
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.models import ModelVersion
-from inference.registry import RegistryError, register_model
+from inference.registry import RegistryError
+from inference.services import register_model
+# An entry point for both kinds: a student is checked with the student's own loader.
+from inference.student.predict import check_checkpoint
 from inference.teachers.archs import ARCHITECTURES
 
 
@@ -30,7 +33,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"bad --config: {exc}") from exc
         try:
-            mv = register_model(kind, name, arch, weights, config=config, make_active=activate)
+            mv = register_model(kind, name, arch, weights, config=config, make_active=activate,
+                                student_check=check_checkpoint)
         except RegistryError as exc:
             raise CommandError(str(exc)) from exc
         mv.refresh_from_db()

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference.models import TrainingRun
 from inference.student import services
+from inference.student.prelabel import prelabel_missing
 
 
 class Command(BaseCommand):
@@ -42,7 +43,6 @@ class Command(BaseCommand):
         if sync:
             run = services.run_training(run.id, echo=self.stderr.write, followups=False)
             if (run.metrics or {}).get("activated"):
-                from inference.student.prelabel import prelabel_missing
                 self.stderr.write(f"first student activated: prelabelled {prelabel_missing()} segment(s) with it")
         else:
             run.refresh_from_db()
