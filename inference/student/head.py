@@ -113,7 +113,20 @@ class EnsembleHead:
     members: list
 
     def predict(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from .head_train import predict_pooled
         outs = [predict_pooled(m, pooled) for m in self.members]
         return (np.mean([o[0] for o in outs], axis=0).astype(np.float32),
                 np.mean([o[1] for o in outs], axis=0).astype(np.float32))
+
+
+def predict_head(model: HeadNet, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(np.asarray(pooled, np.float32)))
+    return torch.softmax(out["logits"], -1).numpy(), out["va"].numpy()
+
+
+def predict_pooled(model, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Any candidate: pooled stats [N, F] -> (probs [N, C], va [N, 2])."""
+    if isinstance(model, (ClassicalHead, EnsembleHead)):
+        return model.predict(pooled)
+    return predict_head(model, pooled)

@@ -23,8 +23,9 @@ from labelstudio_emo.emotions import EMOTIONS
 from . import metrics as M
 from .config import JsonConfig
 from .data import Item
-from .head import ClassicalHead, EnsembleHead, HeadConfig, HeadNet, pooled_stats
+from .head import ClassicalHead, EnsembleHead, HeadConfig, HeadNet, pooled_stats, predict_head, predict_pooled
 from .losses import LossConfig, class_weights, student_loss
+from .train import TrainingCancelled, evaluation_truth
 
 CANDIDATES = ("logreg", "head", "ensemble")   # on equal validation UAR the earlier (simpler) wins
 
@@ -84,7 +85,6 @@ def _targets(items: list[Item]) -> dict:
 
 def _truth(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
     """(indices, classes): human classes where any item has one, else the teacher's argmax."""
-    from .train import evaluation_truth
     idx, truth, _ = evaluation_truth(items)
     return idx, truth
 
@@ -92,13 +92,6 @@ def _truth(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
 def _uar(probs: np.ndarray, items: list[Item]) -> float:
     idx, truth = _truth(items)
     return M.uar(truth, probs.argmax(1)[idx]) if len(idx) else 0.0
-
-
-def predict_head(model: HeadNet, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    model.eval()
-    with torch.no_grad():
-        out = model(torch.from_numpy(np.asarray(pooled, np.float32)))
-    return torch.softmax(out["logits"], -1).numpy(), out["va"].numpy()
 
 
 def fit_neural(x_train, train, x_val, val, loss_cfg: LossConfig, cfg: HeadTrainConfig,
@@ -121,7 +114,6 @@ def fit_neural(x_train, train, x_val, val, loss_cfg: LossConfig, cfg: HeadTrainC
         total, parts_sum = 0.0, {"kl": 0.0, "ce": 0.0, "ccc": 0.0}
         for start in range(0, len(order), cfg.batch_size):
             if should_cancel and should_cancel():
-                from .train import TrainingCancelled
                 raise TrainingCancelled()
             idx = order[start:start + cfg.batch_size]
             if len(idx) < 2 and len(order) > 1:
@@ -251,10 +243,3 @@ def fit_heads(train: list[Item], val: list[Item], loss_cfg: LossConfig = LossCon
     return HeadResult(chosen=chosen, candidates=candidates,
                       history=neural.details.pop("history"), seconds=time.monotonic() - started,
                       dim=x_train.shape[1] // 2)
-
-
-def predict_pooled(model, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Any candidate: pooled stats [N, F] -> (probs [N, C], va [N, 2])."""
-    if isinstance(model, (ClassicalHead, EnsembleHead)):
-        return model.predict(pooled)
-    return predict_head(model, pooled)

@@ -72,10 +72,9 @@ class Student:
 
     def predict_features(self, feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if self.head is not None:
-            from .head_train import predict_pooled
             if not feats:
                 return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros((0, 2), np.float32)
-            return predict_pooled(self.head, np.stack([H.pooled_stats(f) for f in feats]))
+            return H.predict_pooled(self.head, np.stack([H.pooled_stats(f) for f in feats]))
         return predict_features(self.model, feats, self.device)
 
 
