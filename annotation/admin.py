@@ -1,6 +1,9 @@
 from django.contrib import admin
 
-from .models import Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot, ReviewedLabel
+from labelstudio_emo.admin_lists import LargeTableAdmin
+
+from .models import (AgreementSnapshot, Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot,
+                     ReviewedLabel, SegmentAggregate)
 
 
 class LabelHistoryInline(admin.TabularInline):
@@ -11,21 +14,27 @@ class LabelHistoryInline(admin.TabularInline):
 
 
 @admin.register(Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(LargeTableAdmin):
     list_display = ("id", "segment", "annotator", "category", "valence", "arousal", "seconds_spent", "updated_at")
+    list_select_related = ("annotator", "segment")
     list_filter = ("category", "annotator")
+    raw_id_fields = ("segment", "prelabel_shown")
     inlines = [LabelHistoryInline]
 
 
 @admin.register(LabelHistory)
-class LabelHistoryAdmin(admin.ModelAdmin):
-    list_display = ("id", "label", "edited_by", "category", "valence", "arousal", "edited_at")
+class LabelHistoryAdmin(LargeTableAdmin):
+    list_display = ("id", "label_id", "edited_by", "category", "valence", "arousal", "edited_at")
+    list_select_related = ("edited_by",)
+    raw_id_fields = ("label",)
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(LargeTableAdmin):
     list_display = ("id", "segment", "annotator", "status", "created_at", "expires_at")
-    list_filter = ("status",)
+    list_select_related = ("annotator", "segment")
+    list_filter = ("status", "annotator")
+    raw_id_fields = ("segment",)
 
 
 @admin.register(ReviewedLabel)
@@ -50,10 +59,11 @@ class ExportAdmin(admin.ModelAdmin):
 
 
 @admin.register(QueueEntry)
-class QueueEntryAdmin(admin.ModelAdmin):
+class QueueEntryAdmin(LargeTableAdmin):
     """Derived state of the queue (annotation/queue_state.py): shown, never edited by hand."""
 
     list_display = ("segment", "bucket", "uncertainty", "queueable", "taken", "is_open")
+    list_select_related = ("segment",)
     list_filter = ("is_open", "bucket")
     readonly_fields = [f.name for f in QueueEntry._meta.fields]
 
@@ -68,3 +78,32 @@ class QueueSnapshotAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class DerivedAdmin(LargeTableAdmin):
+    """Rows the app computes (shown for inspection, never edited by hand)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SegmentAggregate)
+class SegmentAggregateAdmin(DerivedAdmin):
+    """The review list's per-segment summaries (annotation/segment_aggregates.py)."""
+
+    list_display = ("segment", "n_labels", "majority", "majority_share", "valence_spread", "arousal_spread",
+                    "disagreement", "reviewed", "gold")
+    list_select_related = ("segment",)
+    list_filter = ("reviewed", "gold")
+    ordering = ("reviewed", "-disagreement", "-n_labels", "segment")
+
+
+@admin.register(AgreementSnapshot)
+class AgreementSnapshotAdmin(DerivedAdmin):
+    """The stored agreement report (annotation/agreement_store.py)."""
+
+    list_display = ("id", "computed_at", "n_labels", "seconds", "requested_at")
+    exclude = ("report",)

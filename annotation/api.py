@@ -10,10 +10,9 @@ from rest_framework.views import APIView
 from labelstudio_emo.permissions import IsAnnotator, IsStaff
 from labelstudio_emo.validation import MAX_OFFSET, parse_count, parse_ids
 
-from . import progress, queue, selectors, services
-from .agreement import agreement_report
-from .serializers import (AgreementSerializer, AssignmentSerializer, LabelInputSerializer, LabelSerializer,
-                          QueueProgressSerializer,
+from . import agreement_store, progress, queue, selectors, services
+from .serializers import (AgreementPendingSerializer, AgreementSerializer, AssignmentSerializer, LabelInputSerializer,
+                          LabelSerializer, QueueProgressSerializer,
                           RecentLabelSerializer, SkipSerializer, assignment_payload, label_payload, parse_label_input,
                           segment_payload)
 
@@ -114,8 +113,15 @@ class AgreementView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(operation_id="agreement", summary="Inter-rater agreement and annotator figures (staff)",
-                   responses={200: AgreementSerializer})
+                   description="The stored report (recomputed in the background after labels change) with "
+                               "when it was computed and over how many labels. Before the first computation: "
+                               "202 with status \"pending\" (the computation is queued).",
+                   responses={200: AgreementSerializer, 202: AgreementPendingSerializer})
     def get(self, request):
-        report = agreement_report(selectors.agreement_rows()).as_dict()
-        report["queue"] = selectors.queue_overview()
-        return Response(report)
+        snapshot, overview = agreement_store.stored_or_requested(), selectors.queue_overview()
+        if snapshot is None:
+            return Response({"status": "pending", "computed_at": None, "labels_now": overview["labels"],
+                             "queue": overview}, status=status.HTTP_202_ACCEPTED)
+        return Response({**snapshot.report, "queue": overview, "computed_at": snapshot.computed_at,
+                         "computed_seconds": snapshot.seconds, "refresh_pending": snapshot.requested_at is not None,
+                         "labels_now": overview["labels"]})

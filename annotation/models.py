@@ -108,6 +108,49 @@ class QueueSnapshot(models.Model):
     the models or the queue settings change, the entries are recomputed."""
 
     fingerprint = models.CharField(max_length=500, blank=True)
+    ready_videos = models.JSONField(default=list, blank=True, help_text="ids of the ready videos then")
+    pending = models.CharField(max_length=200, blank=True,
+                               help_text="models/settings part of a full recomputation queued (a task)")
+
+
+class SegmentAggregate(models.Model):
+    """Per-segment summary of its human labels, rewritten in the transaction
+    that saves or deletes a label (annotation/segment_aggregates.py), so the
+    review list is an indexed ORDER BY ... LIMIT instead of a pass over every
+    label. Only segments with at least one label have a row."""
+
+    segment = models.OneToOneField("clips.Segment", primary_key=True, related_name="aggregate",
+                                   on_delete=models.CASCADE)
+    n_labels = models.IntegerField()
+    categories = models.JSONField(default=dict, help_text="labels per category")
+    majority = models.CharField(max_length=16, choices=EMOTION_CHOICES)
+    majority_share = models.FloatField()
+    valence_spread = models.FloatField(help_text="max - min of the labels' valence")
+    arousal_spread = models.FloatField()
+    disagreement = models.FloatField(help_text="share outside the majority + half the mean V/A spread")
+    reviewed = models.BooleanField(default=False)
+    gold = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["reviewed", "-disagreement", "-n_labels", "segment"],
+                                name="segmentaggregate_review")]
+
+    @property
+    def vote_share(self) -> float:
+        return self.majority_share
+
+
+class AgreementSnapshot(models.Model):
+    """The last agreement report (one row, pk=1), computed by a Celery task
+    after labels change (annotation/agreement_store.py): the pages read it
+    instead of recomputing over every label per request."""
+
+    report = models.JSONField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    n_labels = models.IntegerField(default=0, help_text="labels the report was computed over")
+    seconds = models.FloatField(default=0.0, help_text="how long the computation took")
+    requested_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="a computation is queued since (None = none queued)")
 
 
 class ReviewedLabel(models.Model):

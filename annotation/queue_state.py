@@ -29,11 +29,12 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, Count, F, Value, When
+from django.db.models import Case, F, Value, When
 
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 from inference.selectors import counting_prelabel_id_sql, current_model_id
+from labelstudio_emo.celery import enqueue_off_request
 
 from .models import Assignment, GoldLabel, Label, QueueEntry, QueueSnapshot
 from .write_gate import write_transaction
@@ -56,32 +57,53 @@ class Candidate(NamedTuple):
     uncertainty: float  # higher = ask people sooner
 
 
-def _queueable_rows() -> list[tuple]:
+CHUNK = 500  # segment ids per IN (...) list
+
+
+def _chunks(ids: list[int]):
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i:i + CHUNK]
+
+
+def _queueable_rows(segment_ids: list[int] | None = None) -> list[tuple]:
     """(segment id, category, entropy of the prelabel that counts) of every
-    ready, non-gold segment. Plain SQL over the whole corpus: runs only when
-    the queue entries are recomputed (rebuild), not per request."""
+    ready, non-gold segment, or of those among `segment_ids`. Plain SQL: runs
+    only when queue entries are recomputed, not per request."""
     segment, video = Segment._meta.db_table, Video._meta.db_table
     prelabel, gold = Prelabel._meta.db_table, GoldLabel._meta.db_table
     counting, params = counting_prelabel_id_sql("s", prefer=ModelVersion.Kind.TEACHER)  # the teacher's doubt
+    # CROSS JOIN: SQLite then reads the segments first (by id, for an IN list) instead of
+    # walking every ready video's segments (a second per 500 ids at 100,000 segments).
+    sql = (f"SELECT q.id, p.category, p.entropy FROM (SELECT s.id, {counting} AS prelabel_id FROM {segment} s "
+           f"CROSS JOIN {video} v "
+           f"WHERE v.id = s.video_id AND v.status = %s "
+           f"AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id){{scope}}) q "
+           f"LEFT JOIN {prelabel} p ON p.id = q.prelabel_id")
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT q.id, p.category, p.entropy FROM (SELECT s.id, {counting} AS prelabel_id FROM {segment} s "
-            f"JOIN {video} v ON v.id = s.video_id "
-            f"WHERE v.status = %s AND NOT EXISTS (SELECT 1 FROM {gold} g WHERE g.segment_id = s.id)) q "
-            f"LEFT JOIN {prelabel} p ON p.id = q.prelabel_id",
-            [*params, Video.Status.READY])
-        return cursor.fetchall()
+        if segment_ids is None:
+            cursor.execute(sql.format(scope=""), [*params, Video.Status.READY])
+            return cursor.fetchall()
+        rows = []
+        for chunk in _chunks(segment_ids):
+            cursor.execute(sql.format(scope=f" AND s.id IN ({', '.join(['%s'] * len(chunk))})"),
+                           [*params, Video.Status.READY, *chunk])
+            rows += cursor.fetchall()
+        return rows
 
 
-def priority_rows() -> list[Candidate]:
-    """Every queueable (ready, non-gold) segment with its predicted class and
-    uncertainty, from the prelabel that counts, the teacher's preferred
-    (inference.selectors)."""
-    rows = _queueable_rows()
+def priority_rows(segment_ids: list[int] | None = None) -> list[Candidate]:
+    """Every queueable (ready, non-gold) segment, or those among `segment_ids`,
+    with its predicted class and uncertainty, from the prelabel that counts,
+    the teacher's preferred (inference.selectors)."""
+    rows = _queueable_rows(segment_ids)
     students: dict[int, str] = {}
     student_id = current_model_id(ModelVersion.Kind.STUDENT) if queue_order() == "disagreement" else None
     if student_id is not None:
-        students = dict(Prelabel.objects.filter(model_version_id=student_id).values_list("segment_id", "category"))
+        student_prelabels = Prelabel.objects.filter(model_version_id=student_id)
+        if segment_ids is None:
+            students = dict(student_prelabels.values_list("segment_id", "category"))
+        for chunk in _chunks([pk for pk, _, _ in rows] if segment_ids is not None else []):
+            students.update(student_prelabels.filter(segment_id__in=chunk).values_list("segment_id", "category"))
     out = []
     for pk, category, entropy in rows:
         if category is None:
@@ -110,59 +132,174 @@ def _inputs_sql() -> str:
             f"{_current_model_sql(ModelVersion.Kind.TEACHER)}, {_current_model_sql(ModelVersion.Kind.STUDENT)}")
 
 
+# Fingerprint parts (see _inputs_sql): ids and ready videos grow with imports and are
+# handled segment by segment; the models and settings after them change the ranking
+# of every segment.
+MAX_SEGMENT, MAX_PRELABEL, READY_COUNT, READY_SUM, GOLD_COUNT, GOLD_MAX = range(6)
+GLOBAL_PARTS = slice(6, None)  # teacher, student, K, order
+
+
 def ensure_fresh() -> bool:
-    """Recompute the entries when what they were computed from has changed (one
-    read otherwise). Returns whether any gold segment exists."""
+    """Bring the entries up to date with what they are computed from (one read
+    when nothing changed). New segments, prelabels, ready videos or gold
+    segments recompute only the segments concerned, on the spot; a new model
+    or queue setting (every segment) is recomputed by a task while the queue
+    keeps serving from the current entries (their places stay exact: they
+    are counted on every write). Returns whether any gold segment exists."""
+    stored, inputs, fingerprint = _read_inputs()
+    if stored != fingerprint:
+        old = (stored or "").split("|")
+        if len(old) != len(fingerprint.split("|")) or not QueueEntry.objects.exists():
+            rebuild(fingerprint)  # never computed: nothing to serve meanwhile
+        elif old[GLOBAL_PARTS] != fingerprint.split("|")[GLOBAL_PARTS]:
+            request_rebuild(fingerprint)
+        else:
+            update(fingerprint)
+    return bool(inputs[GOLD_COUNT])
+
+
+def request_rebuild(fingerprint: str) -> None:
+    """Queue one full recomputation per change of model or setting."""
+    from .tasks import rebuild_queue_task
+
+    scope = "|".join(fingerprint.split("|")[GLOBAL_PARTS])
+    if QueueSnapshot.objects.filter(pk=1).exclude(pending=scope).update(pending=scope):
+        enqueue_off_request(rebuild_queue_task)  # the annotator who noticed does not wait for it
+
+
+def _read_inputs() -> tuple[str | None, list, str]:
+    """The stored fingerprint, the inputs now and their fingerprint: one read."""
     with connection.cursor() as cursor:
         cursor.execute(_inputs_sql(), [Video.Status.READY, Video.Status.READY])
         stored, *inputs = cursor.fetchone()
-    fingerprint = "|".join(map(str, [*inputs, labels_per_segment(), queue_order()]))
-    if stored != fingerprint:
-        rebuild(fingerprint)
-    return bool(inputs[4])  # the gold count
+    return stored, inputs, "|".join(map(str, [*inputs, labels_per_segment(), queue_order()]))
 
 
-def _taken_counts() -> Counter:
-    taken = Counter(dict(Label.objects.order_by().values("segment_id").annotate(n=Count("pk"))
-                         .values_list("segment_id", "n")))
-    taken.update(dict(Assignment.objects.filter(status=Assignment.Status.ACTIVE).order_by()
-                      .values("segment_id").annotate(n=Count("pk")).values_list("segment_id", "n")))
-    return taken
+def _ready_videos() -> list[int]:
+    return list(Video.objects.filter(status=Video.Status.READY).order_by("pk").values_list("pk", flat=True))
 
 
-def rebuild(fingerprint: str) -> None:
-    """Recompute every entry (O(corpus), only when the inputs changed)."""
-    k = labels_per_segment()
+def _as_int(part: str) -> int:
+    return int(part) if part.lstrip("-").isdigit() else 0
+
+
+def _changed_segments(old: list[str], snapshot: QueueSnapshot, ready: list[int]) -> set[int]:
+    """The segments whose entry may differ since the `old` fingerprint: new
+    segments, segments with new prelabels, of videos that became ready or
+    stopped being, and gold segments (added or removed)."""
+    segment, prelabel = Segment._meta.db_table, Prelabel._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {segment} WHERE id > %s", [_as_int(old[MAX_SEGMENT])])
+        ids = {pk for (pk,) in cursor.fetchall()}
+        cursor.execute(f"SELECT DISTINCT segment_id FROM {prelabel} WHERE id > %s", [_as_int(old[MAX_PRELABEL])])
+        ids.update(pk for (pk,) in cursor.fetchall())
+    videos = set(ready) ^ set(snapshot.ready_videos or [])
+    if videos:
+        ids.update(Segment.objects.filter(video_id__in=videos).values_list("pk", flat=True))
+    ids.update(GoldLabel.objects.values_list("segment_id", flat=True))  # small table
+    ids.update(QueueEntry.objects.filter(queueable=False).values_list("segment_id", flat=True))  # e.g. ex-gold
+    return ids
+
+
+def update(fingerprint: str) -> None:
+    """Recompute the entries of the segments that changed (an import: its own
+    segments; cost proportional to the change, not the corpus)."""
+    ready = _ready_videos()
     with write_transaction():
-        if connection.vendor == "postgresql":  # no reservation may change `taken` while we recount it
-            with connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {QueueEntry._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+        _lock_entries()
         snapshot, _ = QueueSnapshot.objects.select_for_update().get_or_create(pk=1)
         if snapshot.fingerprint == fingerprint:
             return  # another process did it while we waited for the lock
-        rows = {row.segment_id: row for row in priority_rows()}
-        taken = _taken_counts()
-        existing = {e.segment_id: e for e in QueueEntry.objects.all()}
-        new, changed = [], []
-        for segment_id, row in rows.items():
-            want = dict(bucket=row.predicted, uncertainty=row.uncertainty, queueable=True,
-                        taken=taken[segment_id], is_open=taken[segment_id] < k)
-            entry = existing.get(segment_id)
-            if entry is None:
-                new.append(QueueEntry(segment_id=segment_id, **want))
-            elif any(getattr(entry, f) != v for f, v in want.items()):
-                for f, v in want.items():
-                    setattr(entry, f, v)
-                changed.append(entry)
-        for segment_id, entry in existing.items():
-            if segment_id not in rows and (entry.queueable or entry.is_open or entry.taken != taken[segment_id]):
-                entry.queueable, entry.is_open, entry.taken = False, False, taken[segment_id]
-                changed.append(entry)
-        QueueEntry.objects.bulk_create(new, batch_size=500)
-        QueueEntry.objects.bulk_update(changed, ["bucket", "uncertainty", "queueable", "taken", "is_open"],
-                                       batch_size=500)
-        snapshot.fingerprint = fingerprint
-        snapshot.save(update_fields=["fingerprint"])
+        old = snapshot.fingerprint.split("|")
+        if old[GLOBAL_PARTS] != fingerprint.split("|")[GLOBAL_PARTS]:
+            return  # a full recomputation is due instead (queued)
+        recompute(_changed_segments(old, snapshot, ready))
+        snapshot.fingerprint, snapshot.ready_videos = fingerprint, ready
+        snapshot.save(update_fields=["fingerprint", "ready_videos"])
+
+
+def _lock_entries() -> None:
+    if connection.vendor == "postgresql":  # no reservation may change `taken` while we recount it
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {QueueEntry._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _taken_counts(segment_ids: list[int]) -> Counter:
+    """Labels + active assignments per segment (plain SQL: the ORM's IN-list preparation cost
+    more than the query)."""
+    label, assignment = Label._meta.db_table, Assignment._meta.db_table
+    taken: Counter = Counter()
+    with connection.cursor() as cursor:
+        for chunk in _chunks(segment_ids):
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"SELECT segment_id, COUNT(*) FROM {label} WHERE segment_id IN ({marks}) "
+                           f"GROUP BY segment_id", chunk)
+            taken.update(dict(cursor.fetchall()))
+            cursor.execute(f"SELECT segment_id, COUNT(*) FROM {assignment} WHERE status = %s "
+                           f"AND segment_id IN ({marks}) GROUP BY segment_id", [Assignment.Status.ACTIVE, *chunk])
+            taken.update(dict(cursor.fetchall()))
+    return taken
+
+
+def recompute(segment_ids: set[int]) -> None:
+    """Rewrite the entries of these segments from the ranking inputs and
+    recount their places. Call inside a write transaction (_lock_entries)."""
+    k = labels_per_segment()
+    scope = sorted(segment_ids)
+    rows = {row.segment_id: row for row in priority_rows(scope)}
+    taken = _taken_counts(scope)
+    existing = {e.segment_id: e for chunk in _chunks(scope)
+                for e in QueueEntry.objects.filter(segment_id__in=chunk)}
+    new, changed = [], []
+    for segment_id, row in rows.items():
+        want = dict(bucket=row.predicted, uncertainty=row.uncertainty, queueable=True,
+                    taken=taken[segment_id], is_open=taken[segment_id] < k)
+        entry = existing.get(segment_id)
+        if entry is None:
+            new.append(QueueEntry(segment_id=segment_id, **want))
+        elif any(getattr(entry, f) != v for f, v in want.items()):
+            for f, v in want.items():
+                setattr(entry, f, v)
+            changed.append(entry)
+    for segment_id, entry in existing.items():
+        if segment_id not in rows and (entry.queueable or entry.is_open or entry.taken != taken[segment_id]):
+            entry.queueable, entry.is_open, entry.taken = False, False, taken[segment_id]
+            changed.append(entry)
+    _insert_entries(new)
+    QueueEntry.objects.bulk_update(changed, ["bucket", "uncertainty", "queueable", "taken", "is_open"],
+                                   batch_size=500)
+
+
+def _insert_entries(entries: list[QueueEntry]) -> None:
+    """Plain executemany: an import's thousand new entries without the ORM's per-object cost."""
+    if not entries:
+        return
+    columns = ("segment_id", "bucket", "uncertainty", "queueable", "taken", "is_open")
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {QueueEntry._meta.db_table} ({', '.join(columns)}) "
+                           f"VALUES ({', '.join(['%s'] * len(columns))})",
+                           [[getattr(e, c) for c in columns] for e in entries])
+
+
+REBUILD_BATCH = 2000  # segments per write transaction: labelling goes on between batches
+
+
+def rebuild(fingerprint: str | None = None) -> None:
+    """Recompute every entry (O(corpus)): the first time, and in the task after
+    a new model or queue setting. In batches, each its own short transaction,
+    so reservations and labels are not held up for the whole pass."""
+    fingerprint = fingerprint or _read_inputs()[2]
+    ready = _ready_videos()
+    ids = sorted(set(Segment.objects.values_list("pk", flat=True))
+                 | set(QueueEntry.objects.values_list("segment_id", flat=True)))
+    for i in range(0, len(ids), REBUILD_BATCH):
+        with write_transaction():
+            _lock_entries()
+            recompute(set(ids[i:i + REBUILD_BATCH]))
+    with write_transaction():
+        snapshot, _ = QueueSnapshot.objects.select_for_update().get_or_create(pk=1)
+        snapshot.fingerprint, snapshot.ready_videos, snapshot.pending = fingerprint, ready, ""
+        snapshot.save(update_fields=["fingerprint", "ready_videos", "pending"])
 
 
 def take_place(segment_id: int, k: int, counted: bool = True) -> bool:

@@ -7,19 +7,23 @@ need a reviewer, and the flat rows the agreement maths runs on.
 import json
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import NamedTuple
+from itertools import groupby
+from operator import itemgetter
+from typing import Iterator, NamedTuple
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, F, FilteredRelation, Prefetch, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, FilteredRelation, Prefetch, Q, Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 
 from clips.models import FaceTrack, Segment, Video
 from inference.models import ModelVersion, Prelabel
 from inference.selectors import counting_prelabel_order_sql, current_model_id
 
-from .export.aggregate import majority
-from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel
+from .agreement import LabelRow, RaterTotals, TeacherCount, UnitLabel
+from .models import Assignment, GoldLabel, Label, LabelHistory, ReviewedLabel, SegmentAggregate
 
 
 def _json(value):
@@ -138,53 +142,32 @@ def assignment_for_label(label: Label) -> Assignment | None:
 
 # --- review ---------------------------------------------------------------------
 
-@dataclass
-class ReviewRow:
-    segment: Segment
-    n_labels: int
-    categories: dict[str, int]
-    majority: str | None
-    vote_share: float | None
-    valence_spread: float
-    arousal_spread: float
-    disagreement: float
-    reviewed: bool
-    gold: bool
+REVIEW_ORDER = ("reviewed", "-disagreement", "-n_labels", "segment_id")  # the index segmentaggregate_review
+REVIEW_PAGE_SIZE = 50
 
 
-def _spread(values: list[float]) -> float:
-    return (max(values) - min(values)) if len(values) > 1 else 0.0
+def review_rows(only_open: bool = False):
+    """Labelled segments, most disputed first; among equals, more raters first
+    (their disagreement is better evidence). Reads the per-segment summaries
+    (annotation/segment_aggregates.py)."""
+    rows = SegmentAggregate.objects.order_by(*REVIEW_ORDER)
+    return rows.filter(reviewed=False) if only_open else rows
 
 
-def review_rows(only_open: bool = False) -> list[ReviewRow]:
-    """Labelled segments, most disputed first.
+def review_page(only_open: bool, number) -> Page:
+    """One page of review_rows(): its ids from the summary index alone (a deep
+    OFFSET joined to segments and videos made PostgreSQL sort the table), then
+    those rows with their segment and video."""
+    page = Paginator(review_rows(only_open).values_list("segment_id", flat=True), REVIEW_PAGE_SIZE).get_page(number)
+    ids = list(page.object_list)
+    rows = SegmentAggregate.objects.select_related("segment__video").in_bulk(ids)
+    page.object_list = [rows[pk] for pk in ids if pk in rows]
+    return page
 
-    Disagreement = share of labels outside the majority category plus half the
-    mean V/A range (both in [0, 1]); a segment everyone agrees on scores 0.
-    """
-    segments = (Segment.objects.filter(labels__isnull=False).distinct()
-                .select_related("video", "review", "gold")
-                .prefetch_related(Prefetch("labels", queryset=Label.objects.only(
-                    "segment_id", "category", "valence", "arousal"))))
-    rows = []
-    for segment in segments:
-        labels = list(segment.labels.all())
-        cats: dict[str, int] = {}
-        for label in labels:
-            cats[label.category] = cats.get(label.category, 0) + 1
-        top, count = majority(label.category for label in labels)
-        share = count / len(labels) if labels else None
-        v_spread = _spread([label.valence for label in labels])
-        a_spread = _spread([label.arousal for label in labels])
-        reviewed = hasattr(segment, "review")
-        if only_open and reviewed:
-            continue
-        rows.append(ReviewRow(segment, len(labels), cats, top, share, v_spread, a_spread,
-                              (1 - (share or 1)) + (v_spread + a_spread) / 4, reviewed,
-                              hasattr(segment, "gold")))
-    # Disputed first; among equals, more raters first (their disagreement is better evidence).
-    rows.sort(key=lambda r: (r.reviewed, -round(r.disagreement, 6), -r.n_labels, r.segment.pk))
-    return rows
+
+def next_open_segment(after_id: int) -> int | None:
+    """The most disputed segment not yet reviewed, other than `after_id`."""
+    return review_rows(only_open=True).exclude(segment_id=after_id).values_list("segment_id", flat=True).first()
 
 
 def segment_labels_with_history(segment_id: int) -> list[Label]:
@@ -196,31 +179,19 @@ def segment_labels_with_history(segment_id: int) -> list[Label]:
 
 # --- agreement inputs -------------------------------------------------------------
 
-@dataclass(frozen=True)
-class LabelRow:
-    """One human label flattened for the agreement maths (annotator by name)."""
-
-    annotator: str
-    segment_id: int
-    category: str
-    valence: float
-    arousal: float
-    seconds_spent: float
-    shown_category: str | None  # the prelabel the annotator saw, if any
-    teacher_category: str | None  # the segment's current teacher prelabel
-    gold_category: str | None
-    gold_valence: float | None
-    gold_arousal: float | None
+def _with_teacher_category(labels):
+    """Each label with the current teacher's category for its segment (a join
+    on the prelabel (segment, model) unique index)."""
+    teacher_id = current_model_id(ModelVersion.Kind.TEACHER)
+    return (labels.annotate(teacher=FilteredRelation("segment__prelabels",
+                                                     condition=Q(segment__prelabels__model_version_id=teacher_id)))
+            .annotate(teacher_category=F("teacher__category")))
 
 
 def agreement_rows() -> list[LabelRow]:
-    """All labels, each with the current teacher's category for its segment
-    (a join on the prelabel (segment, model) unique index)."""
-    teacher_id = current_model_id(ModelVersion.Kind.TEACHER)
-    rows = (Label.objects
-            .annotate(teacher=FilteredRelation("segment__prelabels",
-                                               condition=Q(segment__prelabels__model_version_id=teacher_id)))
-            .annotate(teacher_category=F("teacher__category"))
+    """All labels flattened, in memory (small corpora, checks); the report
+    itself streams agreement_units() and counts the rest in SQL."""
+    rows = (_with_teacher_category(Label.objects)
             .values_list("annotator__username", "segment_id", "category", "valence", "arousal",
                          "seconds_spent", "prelabel_shown__category", "teacher_category",
                          "segment__gold__category", "segment__gold__valence", "segment__gold__arousal")
@@ -228,14 +199,50 @@ def agreement_rows() -> list[LabelRow]:
     return [LabelRow(*row) for row in rows]
 
 
+def agreement_units(chunk_size: int = 5000) -> Iterator[list[UnitLabel]]:
+    """The labels of each non-gold segment, one segment at a time, streamed
+    (a server-side cursor on PostgreSQL): memory holds one chunk, not the corpus."""
+    rows = (Label.objects.filter(segment__gold__isnull=True).order_by("segment_id")
+            .values_list("segment_id", "annotator__username", "category", "valence", "arousal")
+            .iterator(chunk_size=chunk_size))
+    for _, labels in groupby(rows, key=itemgetter(0)):
+        yield [UnitLabel(name, category, valence, arousal) for _, name, category, valence, arousal in labels]
+
+
+def rater_totals() -> list[RaterTotals]:
+    """Per-annotator counts in one GROUP BY: labels, time, prelabels accepted, gold."""
+    gold_v, gold_a = Q(segment__gold__valence__isnull=False), Q(segment__gold__arousal__isnull=False)
+    rows = (Label.objects.order_by().values("annotator__username").annotate(
+        n_labels=Count("pk"), seconds=Sum("seconds_spent"),
+        n_shown=Count("pk", filter=Q(prelabel_shown__isnull=False)),
+        n_accepted=Count("pk", filter=Q(prelabel_shown__category=F("category"))),
+        gold_n=Count("pk", filter=Q(segment__gold__isnull=False)),
+        gold_correct=Count("pk", filter=Q(segment__gold__category=F("category"))),
+        gold_valence_n=Count("pk", filter=gold_v),
+        gold_valence_error=Sum(Abs(F("valence") - F("segment__gold__valence")), filter=gold_v),
+        gold_arousal_n=Count("pk", filter=gold_a),
+        gold_arousal_error=Sum(Abs(F("arousal") - F("segment__gold__arousal")), filter=gold_a)))
+    return [RaterTotals(rater=row.pop("annotator__username"), **{k: v or 0 for k, v in row.items()})
+            for row in rows]
+
+
+def teacher_counts() -> list[TeacherCount]:
+    """Labels per (current teacher's category, human category, prelabel shown or not)."""
+    rows = (_with_teacher_category(Label.objects).order_by()
+            .annotate(shown=ExpressionWrapper(Q(prelabel_shown__isnull=False), output_field=BooleanField()))
+            .values_list("teacher_category", "category", "shown").annotate(n=Count("pk")))
+    return [TeacherCount(teacher, category, bool(shown), n) for teacher, category, shown, n in rows]
+
+
 def queue_overview() -> dict:
-    """How far the corpus is: segments by number of labels collected."""
+    """How far the corpus is: segments by number of labels collected (from the
+    per-segment summaries: a few counts, not a pass over the labels)."""
     k = settings.ANNOTATION_LABELS_PER_SEGMENT
-    per_segment = list(Segment.objects.annotate(n=Count("labels")).values_list("n", flat=True))
-    counts = {"total": len(per_segment), "complete": sum(1 for n in per_segment if n >= k),
-              "started": sum(1 for n in per_segment if n > 0)}
+    counts = SegmentAggregate.objects.aggregate(started=Count("pk"), complete=Count("pk", filter=Q(n_labels__gte=k)),
+                                                labels=Sum("n_labels"))
+    counts["labels"] = counts["labels"] or 0
+    counts["total"] = Segment.objects.count()
     counts["reviewed"] = ReviewedLabel.objects.count()
     counts["gold"] = GoldLabel.objects.count()
-    counts["labels"] = Label.objects.count()
     counts["k"] = k
     return counts

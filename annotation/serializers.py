@@ -325,3 +325,15 @@ class AgreementSerializer(serializers.Serializer):
                                                      "(ANNOTATION_HIDE_PRELABELS): the gap measures anchoring")
     n_blind = serializers.IntegerField()
     queue = serializers.DictField(child=serializers.IntegerField())
+    computed_at = serializers.DateTimeField(help_text="when this report was computed (a background task after "
+                                                      "labels change, at most every AGREEMENT_REFRESH_SECONDS)")
+    computed_seconds = serializers.FloatField(help_text="how long the computation took")
+    refresh_pending = serializers.BooleanField(help_text="labels changed since: a new computation is queued")
+    labels_now = serializers.IntegerField(help_text="labels in the corpus now (n_labels: in the report)")
+
+
+class AgreementPendingSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text='"pending": no report computed yet; the first one is queued')
+    computed_at = serializers.DateTimeField(allow_null=True)
+    labels_now = serializers.IntegerField()
+    queue = serializers.DictField(child=serializers.IntegerField())

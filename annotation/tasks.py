@@ -12,3 +12,22 @@ def build_export_task(export_id: int) -> dict:
     if export is None:
         return {"id": export_id, "status": "deleted", "error": "the export was deleted before it was built"}
     return {"id": export.id, "status": export.status, "error": export.error}
+
+
+@shared_task(name="io.refresh_agreement")
+def refresh_agreement_task() -> dict:
+    """Recompute the stored agreement report (queued by agreement_store.request_refresh)."""
+    from annotation.agreement_store import refresh
+
+    snapshot = refresh()
+    return {"computed_at": snapshot.computed_at.isoformat(), "n_labels": snapshot.n_labels,
+            "seconds": snapshot.seconds}
+
+
+@shared_task(name="io.rebuild_queue")
+def rebuild_queue_task() -> dict:
+    """Recompute every queue entry after a new model or queue setting (queue_state.request_rebuild)."""
+    from annotation.queue_state import rebuild
+
+    rebuild()
+    return {"ok": True}

@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -12,8 +11,7 @@ from clips.models import Segment
 from labelstudio_emo.emotions import EMOTIONS
 from labelstudio_emo.permissions import is_annotator, staff_required
 
-from . import selectors, services
-from .agreement import agreement_report
+from . import agreement_store, selectors, services
 from .export.aggregate import aggregate_segment_labels
 from .models import FLAG_CHOICES
 from .serializers import segment_payload
@@ -50,21 +48,21 @@ def annotate(request):
 
 @staff_required
 def agreement(request):
-    report = agreement_report(selectors.agreement_rows())
-    confusion = report.teacher_confusion
+    snapshot, overview = agreement_store.stored_or_requested(), selectors.queue_overview()
+    report = snapshot.report if snapshot else None
+    confusion = report["teacher_confusion"] if report else []
     row_max = max((max(row) for row in confusion), default=0) or 1
     confusion_rows = [
         {"teacher": cls, "cells": [{"n": n, "shade": round(n / row_max, 3), "diag": i == j}
                                    for j, n in enumerate(row)], "total": sum(row)}
-        for i, (cls, row) in enumerate(zip(report.classes, confusion))]
+        for i, (cls, row) in enumerate(zip(report["classes"] if report else [], confusion))]
     return render(request, "annotation/agreement.html", {
-        "report": report, "confusion_rows": confusion_rows, "overview": selectors.queue_overview()})
+        "report": report, "snapshot": snapshot, "confusion_rows": confusion_rows, "overview": overview})
 
 
 @staff_required
 def review_list(request):
-    rows = selectors.review_rows(only_open=request.GET.get("open") == "1")
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page = selectors.review_page(request.GET.get("open") == "1", request.GET.get("page"))
     return render(request, "annotation/review_list.html", {
         "page": page, "only_open": request.GET.get("open") == "1", "emotions": EMOTIONS})
 
@@ -86,14 +84,7 @@ def review_detail(request, segment_id: int):
                     "valence": round(getattr(initial, "valence", None) or 0.0, 2),
                     "arousal": round(getattr(initial, "arousal", None) or 0.0, 2)},
         "emotions": EMOTIONS, "payload": segment_payload(segment),
-        "next_id": _next_open_segment(segment.pk)})
-
-
-def _next_open_segment(current_id: int) -> int | None:
-    for row in selectors.review_rows(only_open=True):
-        if row.segment.pk != current_id:
-            return row.segment.pk
-    return None
+        "next_id": selectors.next_open_segment(segment.pk)})
 
 
 def _values_from_post(post) -> services.LabelValues:
@@ -130,7 +121,7 @@ def review_save(request, segment_id: int):
         messages.error(request, error.message)
         return redirect("review-detail", segment_id=segment.pk)
     if action == "review_next":
-        nxt = _next_open_segment(segment.pk)
+        nxt = selectors.next_open_segment(segment.pk)
         if nxt:
             return redirect("review-detail", segment_id=nxt)
         messages.info(request, "No other segment is waiting for review.")

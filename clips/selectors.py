@@ -3,19 +3,26 @@
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 # A read of a later stage, by design: the video page and /api/segments/ show
 # each segment's prelabel; the pipeline itself never imports inference.
 from inference.models import Prelabel
 from inference.selectors import counting_prelabel, preferred_kind
 
-from .models import Segment, Video
+from .models import Scene, Segment, Video
+
+
+def _count_of(model):
+    rows = model.objects.filter(video=OuterRef("pk")).order_by().values("video").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
 
 
 def videos(status: str | None = None, ids: list[int] | None = None, search: str = "") -> QuerySet:
-    qs = Video.objects.annotate(segment_count=Count("segments", distinct=True),
-                                scene_count=Count("scenes", distinct=True))
+    # Correlated counts, not a JOIN ... GROUP BY: evaluated for the page's rows only, not
+    # for every video before the LIMIT (2 s at 100,000 segments).
+    qs = Video.objects.annotate(segment_count=_count_of(Segment), scene_count=_count_of(Scene))
     if status:
         qs = qs.filter(status=status)
     if ids is not None:

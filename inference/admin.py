@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from labelstudio_emo.admin_lists import LargeTableAdmin
+
 from .models import ModelVersion, Prelabel, TrainingRun
 
 
@@ -10,9 +12,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prelabel)
-class PrelabelAdmin(admin.ModelAdmin):
+class PrelabelAdmin(LargeTableAdmin):
     list_display = ("id", "segment", "model_version", "category", "confidence", "valence", "arousal", "entropy")
+    list_select_related = ("segment", "model_version")
     list_filter = ("model_version", "category")
+    raw_id_fields = ("segment",)
 
 
 @admin.register(TrainingRun)

@@ -5,6 +5,7 @@ gpu workers on GPU machines with `-Q io` / `-Q gpu`.
 """
 
 import os
+import threading
 
 from celery import Celery
 from kombu import Queue
@@ -41,3 +42,14 @@ def run_task_by_name(name: str, *args):
 def ping(value: str = "pong") -> str:
     """Round-trip check used by tests and the health page."""
     return value
+
+
+def enqueue_off_request(task, countdown: float = 0.0) -> None:
+    """Publish a task without making the current web request wait for the
+    broker (its first connection per process takes about a second with the
+    embedded SQLite broker). Eager mode (tests) runs it here and now. Callers
+    must tolerate a lost message (they ask again later)."""
+    if task.app.conf.task_always_eager:
+        task.apply_async(countdown=countdown)
+        return
+    threading.Thread(target=task.apply_async, kwargs={"countdown": countdown}, daemon=True).start()

@@ -4,7 +4,7 @@ read (no per-segment work), so the page stays fast at 100,000 segments."""
 from django.db.models import Count
 from django.urls import reverse
 
-from annotation import progress, queue_state
+from annotation import agreement_store, progress, queue_state
 from clips.models import Segment, Video
 from inference.models import TrainingRun
 
@@ -12,7 +12,12 @@ from inference.models import TrainingRun
 def stored_alpha() -> dict | None:
     """α from the stored agreement report, or None when none was computed yet
     (the report itself is computed by a task, never by this page)."""
-    return None
+    snapshot = agreement_store.stored()
+    if snapshot is None:
+        return None
+    report = snapshot.report
+    return {"category": report["alpha_category"], "valence": report["alpha_valence"],
+            "arousal": report["alpha_arousal"], "computed_at": snapshot.computed_at, "n_labels": snapshot.n_labels}
 
 
 def figures() -> dict:

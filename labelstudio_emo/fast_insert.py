@@ -4,9 +4,8 @@
 hot path (an assignment per `next`, a label and its history per submit) that
 cost more than the write itself. This does what `_do_insert` does for a
 plain row: each field's `pre_save` (auto_now_add, defaults already set by
-the constructor) and `get_db_prep_save`, one cached statement, the new id.
-Models with save signal receivers fall back to `save()` so no receiver is
-ever skipped.
+the constructor) and `get_db_prep_save`, one cached statement, the new id,
+with the save signals sent as `save()` sends them (no receiver is skipped).
 """
 
 from functools import lru_cache
@@ -29,12 +28,12 @@ def _statement(model: type[Model], alias: str, returning: bool) -> tuple[str, tu
 
 
 def insert(instance: Model) -> Model:
-    """Write a new instance (its pk set afterwards, like `save()`); raises IntegrityError like `save()`."""
+    """Write a new instance (its pk set afterwards, like `save()`); raises IntegrityError like `save()`.
+    Sends pre_save / post_save (created=True) as `save()` does, so receivers see every row."""
     model = type(instance)
-    if pre_save.has_listeners(model) or post_save.has_listeners(model):
-        instance.save(force_insert=True)
-        return instance
     connection = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper, looked up once (not per field)
+    if pre_save.has_listeners(model):
+        pre_save.send(sender=model, instance=instance, raw=False, using=connection.alias, update_fields=None)
     returning = connection.features.can_return_columns_from_insert
     sql, fields = _statement(model, connection.alias, returning)
     params = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
@@ -43,4 +42,7 @@ def insert(instance: Model) -> Model:
         instance.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
     instance._state.adding = False
     instance._state.db = connection.alias
+    if post_save.has_listeners(model):
+        post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False,
+                       using=connection.alias)
     return instance

@@ -250,6 +250,8 @@ ANNOTATION_ASSIGNMENT_MINUTES = env.int("ANNOTATION_ASSIGNMENT_MINUTES", default
 ANNOTATION_HIDE_PRELABELS = env.bool("ANNOTATION_HIDE_PRELABELS", default=False)
 ANNOTATION_GOLD_EVERY = env.int("ANNOTATION_GOLD_EVERY", default=10)  # every n-th assignment is gold; 0 = never
 ANNOTATION_QUEUE_ORDER = env.str("ANNOTATION_QUEUE_ORDER", default="entropy")  # entropy | disagreement
+# The stored agreement report is recomputed (Celery, io queue) after labels change, at most this often.
+AGREEMENT_REFRESH_SECONDS = env.int("AGREEMENT_REFRESH_SECONDS", default=120)
 
 # --- Production hardening (README "Production") ---------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_PROXY", default=False) else None

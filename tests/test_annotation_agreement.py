@@ -5,7 +5,7 @@ import pytest
 from annotation.agreement import (Rating, acceptance_rate, agreement_report, ccc, confusion_matrix,
                                   gold_accuracy, krippendorff_alpha, labels_per_hour, pairwise_ccc,
                                   rater_agreement)
-from annotation.selectors import LabelRow
+from annotation.agreement import LabelRow
 
 
 def ratings(table: dict) -> list[Rating]:

@@ -114,3 +114,32 @@ def test_a_prelabel_rewritten_in_place_reorders_the_queue(make_annotator):
             segment=segment).model_version, defaults={"probs": probs, "confidence": confidence,
                                                       "entropy": entropy(probs)})
     assert queue.next_assignment(make_annotator("second")).segment_id == b.pk
+
+
+def test_an_import_recomputes_only_its_own_segments(annotator, make_annotator):
+    old = add_corpus(20)
+    assert queue.next_assignment(annotator) is not None  # entries computed for the corpus
+    untouched = QueueEntry.objects.get(pk=old[0].pk)
+    QueueEntry.objects.filter(pk=untouched.pk).update(uncertainty=-5.0)  # a marker a recomputation would undo
+    imported = add_corpus(5)
+    newcomer = make_annotator("newcomer")
+    assignment = queue.next_assignment(newcomer)
+    assert assignment.segment_id == imported[0].pk  # the new, most uncertain segment is offered at once
+    assert QueueEntry.objects.filter(pk__in=[s.pk for s in imported], queueable=True).count() == 5
+    assert QueueEntry.objects.get(pk=untouched.pk).uncertainty == -5.0  # the old entries were not recomputed
+
+
+def test_a_new_teacher_reranks_every_segment(annotator, make_annotator):
+    """A new model changes every segment's ranking: recomputed by the rebuild
+    task (eager here), not segment by segment."""
+    from tests.annotation_factories import teacher
+    segments = add_corpus(6)
+    assert queue.next_assignment(annotator) is not None
+    new = teacher("fer-new", active=False)
+    for segment in segments:
+        add_prelabel(segment, "fear", 0.2, model=new)
+    from inference.models import ModelVersion
+    ModelVersion.objects.update(is_active=False)
+    ModelVersion.objects.filter(pk=new.pk).update(is_active=True)
+    queue.next_assignment(make_annotator("second"))
+    assert set(QueueEntry.objects.filter(queueable=True).values_list("bucket", flat=True)) == {"fear"}

@@ -43,8 +43,9 @@ def worker(tmp_path_factory):
     worker = LiveWorker(tmp_path_factory.mktemp("leases"))
     worker.env.update(PIPELINE_LEASE_SECONDS="4", PIPELINE_SWEEP_SECONDS="1")
     yield worker
-    if worker.proc:
-        kill9(*children(worker.proc.pid))
+    if worker.proc:  # nothing to wait for: the test is over
+        kill9(worker.proc.pid, *children(worker.proc.pid))
+        worker.proc.wait(timeout=10)
     worker.stop()
 
 

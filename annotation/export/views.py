@@ -3,9 +3,12 @@
 from django import forms
 from django.contrib import messages
 from django.core.files.storage import default_storage
+from django.forms.utils import flatatt
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -73,6 +76,19 @@ class ExportViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retri
 
 
 # ------------------------------------------------------------------- pages
+class LongSelectMultiple(forms.SelectMultiple):
+    """The same <select multiple>, its options written in one pass: Django's
+    per-option templates took half a second for 2,000 videos."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        selected = {str(v) for v in (value or [])}
+        options = format_html_join("", '<option value="{}"{}>{}</option>', (
+            (str(key), mark_safe(" selected") if str(key) in selected else "", label)
+            for key, label in self.choices))
+        final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
+        return format_html("<select multiple{}>{}</select>", flatatt(final), options)
+
+
 class VideoChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, video):
         return f"#{video.id} {video.title or video.external_id}" + (f" ({video.channel})" if video.channel else "")
@@ -81,7 +97,7 @@ class VideoChoiceField(forms.ModelMultipleChoiceField):
 class ExportForm(forms.Form):
     videos = VideoChoiceField(
         queryset=Video.objects.order_by("-created_at"), required=False,
-        help_text="Leave empty for every video.", widget=forms.SelectMultiple(attrs={"size": 6}))
+        help_text="Leave empty for every video.", widget=LongSelectMultiple(attrs={"size": 6}))
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
                                 help_text="Only labels made on or after this day (UTC).")
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
