@@ -5,6 +5,7 @@ the active student prelabels off-screen segments."""
 import dataclasses
 import re
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -74,6 +75,18 @@ def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip):
     assert m["chosen"] in m["candidates"] and set(m["candidates"]) == {"logreg", "head", "ensemble"}
     assert all(0 <= c["val_uar"] <= 1 and 0 <= c["test_uar"] <= 1 for c in m["candidates"].values())
     assert m["encoder"] == "whisper-tiny.en"
+
+    # the released student prelabels off-screen speech with the same encoder + head (features cached)
+    from inference.student.prelabel import prelabel_offscreen
+    video = Video.objects.create(extractor="local", external_id="off")
+    with zipfile.ZipFile(human_zip).open("audio/1.wav") as fh:
+        name = default_storage.save("segments/off/1.wav", File(fh, name="1.wav"))
+    segment = Segment.objects.create(video=video, start=0, end=2, audio=name)
+    assert prelabel_offscreen(video.id) == 1
+    prelabel = Prelabel.objects.get(segment=segment, model_version=mv)
+    assert sum(prelabel.probs) == pytest.approx(1.0, abs=1e-4) and not prelabel.va_derived
+    from inference.student.encoding import current_encoder, read_cached
+    assert read_cached(current_encoder(), segment) is not None
 
 
 @pytest.mark.django_db
