@@ -143,7 +143,7 @@ def candidate_uars(model: str, rows: list[dict]) -> dict[str, float]:
     from inference.student import metrics as M
     from inference.student.features import read_audio
     from inference.student.head import pooled_stats
-    from inference.student.head_train import predict_pooled
+    from inference.student.head import predict_pooled
     from inference.student.prelabel import load_version
     from labelstudio_emo.emotions import EMOTIONS
 

@@ -16,7 +16,8 @@ from inference.student.data import encoder_featurizer, read_export
 from inference.student.encoders import (PACKAGED_WHISPER, EncoderError, WhisperEncoder, load_encoder,
                                         packaged_whisper_folder, trim_silence)
 from inference.student.features import read_audio
-from inference.student.head_train import HeadTrainConfig, fit_heads, pool_items, predict_pooled
+from inference.student.head import predict_pooled
+from inference.student.head_train import HeadTrainConfig, fit_heads, pool_items
 from inference.student.train import evaluate_predictions
 from tests.media.espeak_emotions import cached_clips, write_export_zip
 

@@ -23,7 +23,7 @@ from labelstudio_emo.emotions import EMOTIONS
 from . import metrics as M
 from .config import JsonConfig
 from .data import Item
-from .head import ClassicalHead, EnsembleHead, HeadConfig, HeadNet, pooled_stats, predict_head, predict_pooled
+from .head import ClassicalHead, EnsembleHead, HeadConfig, HeadNet, pooled_stats, predict_head
 from .losses import LossConfig, class_weights, student_loss
 from .train import TrainingCancelled, evaluation_truth
 

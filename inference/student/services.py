@@ -37,7 +37,8 @@ from . import metrics as M
 from .data import DataError, log_mel_featurizer, manifest_split_sizes, read_export
 from .encoders import LOG_MEL, EncoderError
 from .features import FeatureConfig
-from .head_train import HeadTrainConfig, fit_heads, predict_pooled, pool_items
+from .head import predict_pooled
+from .head_train import HeadTrainConfig, fit_heads, pool_items
 from .losses import LossConfig
 from .model import ModelConfig, StudentNet
 from ..teachers.fer_weights import sha256_hex
