@@ -37,6 +37,18 @@ sys.path.insert(0, str(ROOT))
 CUT_TOLERANCE_S = 0.15
 
 
+class AlreadyScored:
+    """A prepared model, everything but `prepare`: find_speech_turns reuses its scores."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        if name == "prepare":
+            raise AttributeError(name)
+        return getattr(self._model, name)
+
+
 def slot_of(track, comp, width) -> int:
     """Which face of the composite a track is (left/right half; the only one in a montage)."""
     if comp.faces == 1:
@@ -173,11 +185,10 @@ def main():
                 model, window = make()
                 started = time.perf_counter()
                 model.prepare(found.tracks, audio, regions)
-                model.prepare = lambda *a: None  # find_speech_turns below reuses these scores
                 scores = frame_scores(model, found.tracks, audio, comp, info.width, window)
                 m = who_speaks_metrics(scores, comp, model.threshold)
-                turns = find_speech_turns(wav, found.tracks, SpeakerParams(), scenes=scenes_all, model=model,
-                                          audio=audio)
+                turns = find_speech_turns(wav, found.tracks, SpeakerParams(), scenes=scenes_all,
+                                          model=AlreadyScored(model), audio=audio)
                 ok, n = turn_accuracy(turns, found.tracks, comp, info.width)
                 tot = totals[key]
                 tot["frames"] += m["frames"]
