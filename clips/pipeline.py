@@ -40,7 +40,7 @@ from clips.segmentation.scenes import Scene as SceneSpec
 from clips.segmentation.scenes import detect_scenes, split_scenes
 from clips.segmentation.segments import make_segments
 from clips.segmentation.speakers import find_speech_turns, make_speaker_model, speech_regions, voice_activity
-from labelstudio_emo.celery import run_task_by_name
+from labelstudio_emo.celery import run_task_by_name, task_by_name
 from labelstudio_emo.progress_writer import ProgressWriter
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,10 @@ STAGE_NOTES = {
 
 class SegmentationError(RuntimeError):
     """A clear, user-facing reason why a video cannot be segmented."""
+
+
+# The student's speech-encoder features are cached as soon as segment audio exists.
+ENCODE_SEGMENTS_TASK = "gpu.encode_segments"
 
 
 def default_params() -> SegmentationParams:
@@ -406,7 +410,16 @@ def cut_segment_audio(video_id: int, report=None) -> int:
         Segment.objects.bulk_update(segments, ["audio"])
     stale = set(old) - {s.audio.name for s in segments}
     transaction.on_commit(lambda: _delete_files(stale))
+    transaction.on_commit(lambda: _enqueue_encoding(video_id))
     return len(segments)
+
+
+def _enqueue_encoding(video_id: int) -> None:
+    """The student's speech-encoder features of the new segments (a later stage: by name)."""
+    try:
+        task_by_name(ENCODE_SEGMENTS_TASK, video_id).delay()
+    except Exception:  # noqa: BLE001 - e.g. broker down: `encode_segments` backfills, training encodes
+        log.exception("could not queue %s for video %s", ENCODE_SEGMENTS_TASK, video_id)
 
 
 def make_segment_crops(video_id: int, params: SegmentationParams | None = None, report=None) -> int:

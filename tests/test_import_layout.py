@@ -19,6 +19,7 @@ STAGES = ("labelstudio_emo", "clips", "inference", "annotation", "inference.stud
 # Modules of the student stage that live where Django looks for them.
 STUDENT_ELSEWHERE = {"inference.management.commands.retrain_student",
                      "inference.management.commands.evaluate_student",
+                     "inference.management.commands.encode_segments",
                      "inference.templatetags.training_runs"}
 # The project's composition root: URLs, pages and WSGI see every stage.
 TOP = {"labelstudio_emo.urls", "labelstudio_emo.views", "labelstudio_emo.dashboard", "labelstudio_emo.wsgi"}

@@ -15,6 +15,22 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def enough_labels(settings, make_annotator):
+    """30 labelled one-segment videos: enough for speaker-disjoint splits at
+    minimums of 10 training and 2 evaluation segments, so runs may start."""
+    from annotation.models import Label
+    from clips.models import Segment, Video
+    from labelstudio_emo.emotions import EMOTIONS
+
+    settings.STUDENT_MIN_TRAIN_SEGMENTS, settings.STUDENT_MIN_EVAL_SEGMENTS = 10, 2
+    rater = make_annotator("r1")
+    for v in range(30):
+        video = Video.objects.create(extractor="local", external_id=f"v{v}")
+        segment = Segment.objects.create(video=video, start=0, end=2, audio=f"segments/{v}.wav")
+        Label.objects.create(segment=segment, annotator=rater, category=EMOTIONS[v % 7], valence=0, arousal=0)
+
+
 def test_annotator_cannot_start_or_see_runs(annotator_client, annotator, api_client):
     assert annotator_client.post("/api/training-runs/", {}, content_type="application/json").status_code == 403
     assert annotator_client.get("/api/training-runs/").status_code == 403
@@ -110,12 +126,15 @@ def test_run_page_and_partial_render(staff_client):
     assert data["history"][0]["val_uar"] == 0.3 and data["progress"] == 40
 
 
+# A built export whose splits are large enough (the run is never trained here).
+SEED_EXPORT = ("from annotation.models import Export as E; print(E.objects.create(status='succeeded', "
+               "file='exports/x.zip', counts={'splits': {'train': 40, 'val': 8, 'test': 8}}).id)")
 RACE = """
 import os, time
 from inference.student import services
 time.sleep(max(0.0, float(os.environ["GO_AT"]) - time.time()))
 try:
-    print("started", services.start_run(enqueue=False).id)
+    print("started", services.start_run(export_id=int(os.environ["EXPORT"]), enqueue=False).id)
 except services.RunAlreadyActive as exc:
     print("busy:", exc)
 """
@@ -134,7 +153,8 @@ def test_concurrent_clicks_start_one_run_and_a_dead_run_is_failed_on_worker_star
     worker.manage("migrate", "--noinput", "-v", "0")
     if "DATABASE_URL" in os.environ:  # a shared server database: start from no runs
         worker.manage("shell", "-c", "from inference.models import TrainingRun as T; T.objects.all().delete()")
-    env = {**worker.env, "GO_AT": str(time.time() + 8)}
+    export = worker.manage("shell", "-c", SEED_EXPORT).stdout.strip().splitlines()[-1]
+    env = {**worker.env, "GO_AT": str(time.time() + 8), "EXPORT": export}
     procs = [subprocess.Popen([sys.executable, "manage.py", "shell", "-c", RACE], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=180) for p in procs]
@@ -153,6 +173,20 @@ def test_concurrent_clicks_start_one_run_and_a_dead_run_is_failed_on_worker_star
         worker.stop()
     assert status == "failed|worker stopped mid-run; start again", worker.logs()
     again = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", RACE], cwd=ROOT, env={**worker.env, "GO_AT": "0"},
+        [sys.executable, "manage.py", "shell", "-c", RACE], cwd=ROOT, env={**worker.env, "GO_AT": "0", "EXPORT": export},
         capture_output=True, text=True, timeout=120)
     assert again.stdout.strip().splitlines()[-1].startswith("started "), again.stdout + again.stderr
+
+
+def test_too_little_data_is_refused_before_it_starts(staff_client, settings):
+    settings.STUDENT_MIN_EVAL_SEGMENTS = 10   # 30 segments cannot give 10 test segments of other speakers
+    response = staff_client.post("/api/training-runs/", {}, content_type="application/json")
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("Not enough labelled data for a fair test") and "test 3 (needs 10)" in detail
+    page = staff_client.post("/models/runs/start/", follow=True)
+    assert b"Not enough labelled data for a fair test" in page.content
+    settings.STUDENT_MIN_EVAL_SEGMENTS = 1    # never a one-segment test set, whatever the setting says
+    from inference.student.release import split_problem
+    assert "test 1 (needs 2)" in split_problem({"train": 40, "val": 5, "test": 1})
+    assert TrainingRun.objects.count() == 0

@@ -90,9 +90,10 @@ def test_retrain_command_explains_why_it_cannot_run(capsys):
     with pytest.raises(CommandError, match="--config is not valid JSON"):
         call_command("retrain_student", "--sync", "--config", "{nope")
     assert not TrainingRun.objects.exists()
-    with pytest.raises(CommandError, match="Nothing to export"):
+    # nothing labelled: refused before a run exists, saying what is missing
+    with pytest.raises(CommandError, match=r"Not enough labelled data .* train 0 \(needs 20\)"):
         call_command("retrain_student", "--sync", "--json")
-    assert last_json(capsys)["status"] == "failed"
+    assert not TrainingRun.objects.exists()
     TrainingRun.objects.create(status="running")
     with pytest.raises(CommandError, match="a training run is already running"):
         call_command("retrain_student", "--sync")

@@ -2,8 +2,10 @@
 baseline on the held-out split, leaves a ModelVersion with its weights, and
 the active student prelabels off-screen segments."""
 
+import dataclasses
 import re
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -69,14 +71,44 @@ def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip):
     with default_storage.open(mv.weights, "rb") as fh:
         assert sha256_hex(fh.read()) == mv.sha256
 
-    # a second run makes a new version but does not take over the active one
-    again = services.start_run(export_id=export.id, config={**SMALL, "train": {**SMALL["train"], "epochs": 1}},
-                               enqueue=False)
-    again = services.run_training(again.id)
-    assert again.status == "succeeded", again.error
-    assert again.model_version.version == mv.version + 1 and not again.model_version.is_active
-    mv.refresh_from_db()
-    assert mv.is_active
+    assert m["release"]["activate"] and m["release"]["n_test"] == 16 and m["release"]["active"] is None
+    assert m["chosen"] in m["candidates"] and set(m["candidates"]) == {"logreg", "head", "ensemble"}
+    assert all(0 <= c["val_uar"] <= 1 and 0 <= c["test_uar"] <= 1 for c in m["candidates"].values())
+    assert m["encoder"] == "whisper-tiny.en"
+
+    # the released student prelabels off-screen speech with the same encoder + head (features cached)
+    from inference.student.prelabel import prelabel_offscreen
+    video = Video.objects.create(extractor="local", external_id="off")
+    with zipfile.ZipFile(human_zip).open("audio/1.wav") as fh:
+        name = default_storage.save("segments/off/1.wav", File(fh, name="1.wav"))
+    segment = Segment.objects.create(video=video, start=0, end=2, audio=name)
+    assert prelabel_offscreen(video.id) == 1
+    prelabel = Prelabel.objects.get(segment=segment, model_version=mv)
+    assert sum(prelabel.probs) == pytest.approx(1.0, abs=1e-4) and not prelabel.va_derived
+    from inference.student.encoding import current_encoder, read_cached
+    assert read_cached(current_encoder(), segment) is not None
+
+
+@pytest.mark.django_db
+def test_run_on_shuffled_labels_waits_with_its_reason(human_zip, clips, tmp_path, staff_client):
+    good = services.run_training(services.start_run(export_id=stored_export(human_zip).id, enqueue=False).id)
+    assert good.status == "succeeded" and good.model_version.is_active, good.error
+    rng = np.random.default_rng(5)
+    shuffled = [dataclasses.replace(c, category=str(k)) for c, k in
+                zip(clips, rng.permutation([c.category for c in clips]))]
+    zip_path = write_export_zip(tmp_path / "shuffled.zip", shuffled, human=True, teacher=False)
+    run = services.run_training(services.start_run(export_id=stored_export(zip_path).id, enqueue=False).id)
+    assert run.status == "succeeded", run.error
+    release = run.metrics["release"]
+    assert not release["activate"] and not run.model_version.is_active
+    assert release["active"] == good.model_version.label and release["n_test"] == 16
+    assert "does not beat" in release["reason"] and "16 test segments" in release["reason"]
+    good.model_version.refresh_from_db()
+    assert good.model_version.is_active                                   # the good one stays
+    page = staff_client.get("/models/").content.decode()
+    assert "not activated:" in page and release["reason"] in page
+    run_page = staff_client.get(f"/models/runs/{run.id}/").content.decode()
+    assert "Not activated" in run_page and 'data-testid="candidates"' in run_page
 
 
 @pytest.mark.django_db
@@ -85,8 +117,9 @@ def test_failed_and_cancelled_runs_change_nothing(tmp_path, human_zip):
                                          weights="models/x.pt", sha256="0" * 64, is_active=True)
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip")
-    run = services.run_training(services.start_run(export_id=stored_export(bad).id, enqueue=False).id)
-    assert run.status == "failed" and "not a zip" in run.error
+    with pytest.raises(services.RunError, match="not a readable export zip"):  # refused before it starts
+        services.start_run(export_id=stored_export(bad).id, enqueue=False)
+    assert not TrainingRun.objects.exists()
     # cancelled while running: stops at the next batch, no model is made
     run = services.start_run(export_id=stored_export(human_zip).id, config=SMALL, enqueue=False)
     TrainingRun.objects.filter(pk=run.id).update(cancel_requested=True)
@@ -196,7 +229,8 @@ def test_evaluate_student_reads_real_labelled_speech(checkpoint, capsys):
     register(checkpoint)
     call_command("evaluate_student", str(folder))
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert re.fullmatch(r"uar=\d\.\d{3} accuracy=\d\.\d{3} n=70", last), last
+    n = sum(1 for _ in folder.glob("*/*.wav"))
+    assert re.fullmatch(rf"uar=\d\.\d{{3}} accuracy=\d\.\d{{3}} n={n}", last), last
 
 
 @pytest.mark.django_db

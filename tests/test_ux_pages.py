@@ -132,6 +132,14 @@ def test_dashboard_figures_match_the_database(staff_client, two_annotators, sett
     assert 'data-figure="alpha">α not computed yet' in page and "no training run yet" in page
     assert 'href="/videos/?status=failed"' in page and 'href="/review/"' in page
 
+    # Once the agreement task has stored its report, the dashboard shows its α (it never computes one).
+    from annotation import agreement_store
+    snapshot = agreement_store.refresh()
+    page = staff_client.get("/").content.decode()
+    alpha = snapshot.report["alpha_category"]
+    assert f'data-figure="alpha">{"–" if alpha is None else f"{alpha:.2f}"}<' in page
+    assert f"over {snapshot.n_labels} labels" in page
+
 
 def test_queue_progress_counts_what_is_left(client, two_annotators, password, settings):
     settings.ANNOTATION_LABELS_PER_SEGMENT = 2

@@ -210,10 +210,23 @@ def _audio_source(storage_file):
     return buffer
 
 
+def split_items(items, seed: int) -> dict[int, str]:
+    """segment id -> split of selected export items (speaker-disjoint, see splits.py)."""
+    return assign_splits([SplitItem(i.row["segment_id"], str(i.row["video_id"]), i.row["speaker"],
+                                    i.strat_category) for i in items], seed=seed)
+
+
+def planned_split_sizes(raw_params: dict | None) -> dict[str, int]:
+    """Segments per split an export with these parameters would have now (no files written)."""
+    params = parse_params(raw_params)
+    selection = select_items(params, check_files=False)
+    sizes = Counter(split_items(selection.items, params.seed).values())
+    return {name: sizes.get(name, 0) for name in SPLITS}
+
+
 def _write_zip(path: str, export: Export, params: ExportParams, selection, zip_name: str, report) -> dict:
     items = selection.items
-    splits = assign_splits([SplitItem(i.row["segment_id"], str(i.row["video_id"]), i.row["speaker"],
-                                      i.strat_category) for i in items], seed=params.seed)
+    splits = split_items(items, params.seed)
     for item in items:
         item.row["split"] = splits[item.row["segment_id"]]
     rows = [item.row for item in items]

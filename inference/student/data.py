@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from annotation.export.splits import SPLITS
 from labelstudio_emo.emotions import EMOTIONS
 
-from .features import FeatureConfig, file_log_mel
+from .features import FeatureConfig, file_log_mel, read_audio
 
 CLASS_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
 
@@ -37,6 +37,8 @@ class Item:
     teacher_probs: np.ndarray | None = None
     valence: float | None = None      # human mean, else the teacher's
     arousal: float | None = None
+    group: str = ""                   # speaker (else video): rows of one group are never split apart
+    audio: bytes | None = None        # kept for the test split (to score the active student on it too)
 
     @property
     def reference(self) -> int:
@@ -87,13 +89,60 @@ def item_from_row(row: dict, feats: np.ndarray) -> Item:
         t_aro = _float((teacher or {}).get("arousal"))
         if t_val is not None and t_aro is not None:
             valence, arousal = t_val, t_aro
+    group = row.get("speaker") or f"video:{row.get('video_id', row.get('segment_id'))}"
     return Item(key=str(row.get("segment_id")), split=row.get("split") or "train", feats=feats,
-                human=human, teacher_probs=_probs(teacher), valence=valence, arousal=arousal)
+                human=human, teacher_probs=_probs(teacher), valence=valence, arousal=arousal, group=str(group))
 
 
-def read_export(zip_path, cfg: FeatureConfig = FeatureConfig(), progress=None) -> Corpus:
+def manifest_split_sizes(zip_path) -> dict[str, int]:
+    """Rows per split in an export zip's manifest (no audio read)."""
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            manifest = next((n for n in archive.namelist() if n.endswith("manifest.jsonl")), None)
+            lines = archive.read(manifest).decode().splitlines() if manifest else []
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{Path(zip_path).name} is not a readable export zip ({exc})") from exc
+    sizes = Counter((json.loads(line).get("split") or "train") for line in lines if line.strip())
+    return {name: sizes.get(name, 0) for name in SPLITS}
+
+
+def log_mel_featurizer(cfg: FeatureConfig = FeatureConfig()):
+    """The log-mel network's features: [(row, audio bytes)] -> [log-mel or the error]."""
+    def featurize(entries):
+        out = []
+        for _, audio in entries:
+            try:
+                out.append(file_log_mel(audio, cfg).astype(np.float16))
+            except ValueError as exc:
+                out.append(exc)
+        return out
+    return featurize
+
+
+def encoder_featurizer(encoder):
+    """A speech encoder's frames: [(row, audio bytes)] -> [[frames, dim] float16 or the error]."""
+    def featurize(entries):
+        out, waves, keep = [None] * len(entries), [], []
+        for n, (_, audio) in enumerate(entries):
+            try:
+                waves.append(read_audio(audio))
+                keep.append(n)
+            except ValueError as exc:
+                out[n] = exc
+        keys = [str(entries[n][0].get("segment_id")) for n in keep]
+        for n, frames in zip(keep, encoder.encode(waves, keys) if keep else []):
+            out[n] = frames.astype(np.float16)
+        return out
+    return featurize
+
+
+def read_export(zip_path, cfg: FeatureConfig = FeatureConfig(), progress=None, featurize=None,
+                keep_audio: tuple[str, ...] = ()) -> Corpus:
     """Read manifest.jsonl + audio/ of an export zip into features per split.
+    `featurize([(row, audio bytes)]) -> [features or exception]` (default: log-mel);
+    the audio of the `keep_audio` splits stays on the items.
     Rows without audio, or with neither a human nor a teacher label, are skipped."""
+    featurize = featurize or log_mel_featurizer(cfg)
     zip_path = Path(zip_path)
     if not zip_path.exists():
         raise DataError(f"export file not found: {zip_path}")
@@ -109,29 +158,34 @@ def read_export(zip_path, cfg: FeatureConfig = FeatureConfig(), progress=None) -
         prefix = manifest[: -len("manifest.jsonl")]  # zips may wrap everything in one folder
         rows = [json.loads(line) for line in archive.read(manifest).decode().splitlines() if line.strip()]
         splits: dict[str, list[Item]] = {s: [] for s in SPLITS}
-        skipped, teachers = [], Counter()
-        for n, row in enumerate(rows):
+        skipped, teachers, entries = [], Counter(), []
+        for row in rows:
             sid = str(row.get("segment_id"))
             audio = prefix + (row.get("audio") or f"audio/{sid}.wav")
             if audio not in names:
                 skipped.append(f"{sid}: audio missing")
                 continue
-            try:
-                feats = file_log_mel(archive.read(audio), cfg).astype(np.float16)
-            except ValueError as exc:
-                skipped.append(f"{sid}: {exc}")
-                continue
-            item = item_from_row(row, feats)
-            if item.reference < 0:
-                skipped.append(f"{sid}: no human or teacher label")
-                continue
-            if item.split not in splits:
-                item.split = "train"
-            if row.get("teacher") and row["teacher"].get("model"):
-                teachers[row["teacher"]["model"]] += 1
-            splits[item.split].append(item)
+            entries.append((row, audio))
+        for start in range(0, len(entries), 256):  # features in chunks: progress, bounded memory
+            chunk = [(row, archive.read(name)) for row, name in entries[start:start + 256]]
+            for (row, audio), feats in zip(chunk, featurize(chunk)):
+                sid = str(row.get("segment_id"))
+                if isinstance(feats, Exception):
+                    skipped.append(f"{sid}: {feats}")
+                    continue
+                item = item_from_row(row, feats)
+                if item.reference < 0:
+                    skipped.append(f"{sid}: no human or teacher label")
+                    continue
+                if item.split not in splits:
+                    item.split = "train"
+                if item.split in keep_audio:
+                    item.audio = audio
+                if row.get("teacher") and row["teacher"].get("model"):
+                    teachers[row["teacher"]["model"]] += 1
+                splits[item.split].append(item)
             if progress:
-                progress(n + 1, len(rows))
+                progress(min(start + 256, len(entries)), len(entries))
     return Corpus(splits=splits, skipped=skipped, teacher_models=sorted(teachers))
 
 

@@ -1,9 +1,16 @@
-"""Checkpoints and inference for the student (pure: paths/arrays in, arrays out)."""
+"""Checkpoints and inference for the student (pure: paths/arrays in, arrays out).
+
+Two kinds of student: an encoder head (ARCH "encoder-head": frozen speech
+encoder frames -> pooled stats -> head) and the log-mel network trained from
+scratch ("crnn-attn", the fallback when no encoder is installed). Both answer
+`featurize(waves)` and `predict_features(feats)`, so evaluation and
+prelabelling run the same code for either.
+"""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +18,12 @@ import torch
 
 from labelstudio_emo.emotions import EMOTIONS
 
+from . import head as H
+from .encoders import EncoderError, SpeechEncoder, load_encoder
 from .features import FeatureConfig, log_mel, read_audio
 from .model import ARCH, ModelConfig, StudentNet
+
+ARCHS = (H.ARCH, ARCH)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -23,14 +34,48 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 @dataclass
 class Student:
-    model: StudentNet
+    model: StudentNet | None
     features: FeatureConfig
     device: torch.device
     meta: dict
+    head: object = None            # HeadNet or ClassicalHead (encoder-head students)
+    encoder_info: dict | None = None
+    _encoder: SpeechEncoder | None = None
+    candidates: dict = field(default_factory=dict)   # encoder heads: every head its run fitted
 
     @property
     def classes(self) -> tuple:
         return tuple(self.meta.get("classes") or EMOTIONS)
+
+    @property
+    def arch(self) -> str:
+        return H.ARCH if self.head is not None else ARCH
+
+    @property
+    def encoder(self) -> SpeechEncoder:
+        """The encoder the head was trained on, loaded on first use; a
+        different checksum than at training time is refused."""
+        if self._encoder is None:
+            info = self.encoder_info or {}
+            encoder = load_encoder(info.get("spec") or info.get("name"), mode=info.get("mode") or "trim")
+            if info.get("checksum") and encoder.checksum != info["checksum"]:
+                raise EncoderError(f"this student was trained on {info.get('name')} with weights "
+                                   f"{info['checksum'][:12]}..., the installed encoder has {encoder.checksum[:12]}...")
+            self._encoder = encoder
+        return self._encoder
+
+    def featurize(self, waves: list[np.ndarray], keys: list[str] | None = None) -> list[np.ndarray]:
+        """Mono waves at 16 kHz -> what predict_features takes (encoder frames or log-mels)."""
+        if self.head is not None:
+            return self.encoder.encode(waves, keys)
+        return [log_mel(w, self.features) for w in waves]
+
+    def predict_features(self, feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self.head is not None:
+            if not feats:
+                return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros((0, 2), np.float32)
+            return H.predict_pooled(self.head, np.stack([H.pooled_stats(f) for f in feats]))
+        return predict_features(self.model, feats, self.device)
 
 
 def checkpoint_bytes(model: StudentNet, features: FeatureConfig, meta: dict | None = None) -> bytes:
@@ -43,11 +88,51 @@ def checkpoint_bytes(model: StudentNet, features: FeatureConfig, meta: dict | No
     return buffer.getvalue()
 
 
+def _head_body(head) -> dict:
+    if isinstance(head, H.ClassicalHead):
+        return {"kind": "logreg", "state": head.to_state()}
+    if isinstance(head, H.EnsembleHead):
+        return {"kind": "ensemble", "members": [_head_body(m) for m in head.members]}
+    return {"kind": "head", "config": head.cfg.to_dict(),
+            "state": {k: v.detach().cpu() for k, v in head.state_dict().items()}}
+
+
+def _head_from_body(body: dict):
+    if body["kind"] == "logreg":
+        return H.ClassicalHead.from_state(body["state"])
+    if body["kind"] == "ensemble":
+        return H.EnsembleHead([_head_from_body(m) for m in body["members"]])
+    head = H.HeadNet(H.HeadConfig.from_dict(body["config"]))
+    head.load_state_dict(body["state"])
+    return head.eval()
+
+
+def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None, candidates: dict | None = None) -> bytes:
+    """An encoder-head student: the encoder's identity (name, spec, checksum,
+    mode), the chosen head, and the other candidates of its run (for comparison)."""
+    payload = {"arch": H.ARCH, "encoder": dict(encoder_info), "head": _head_body(head), "classes": list(EMOTIONS),
+               "candidates": {name: _head_body(h) for name, h in (candidates or {}).items()}, "meta": meta or {}}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def _load_head(payload: dict, device: torch.device) -> Student:
+    body = payload["head"]
+    meta = {**payload.get("meta", {}), "classes": payload.get("classes", list(EMOTIONS)), "head": body["kind"]}
+    student = Student(model=None, features=FeatureConfig(), device=device, meta=meta, head=_head_from_body(body),
+                      encoder_info=payload.get("encoder") or {})
+    student.candidates = {name: _head_from_body(b) for name, b in (payload.get("candidates") or {}).items()}
+    return student
+
+
 def check_checkpoint(arch: str, data: bytes) -> None:
     """Raise unless `data` is a checkpoint of this student architecture (registration)."""
-    if arch != ARCH:
-        raise ValueError(f"unknown student architecture {arch!r}; known: {ARCH}")
-    load_student(data)
+    if arch not in ARCHS:
+        raise ValueError(f"unknown student architecture {arch!r}; known: {', '.join(ARCHS)}")
+    student = load_student(data)
+    if student.arch != arch:
+        raise ValueError(f"the checkpoint is a {student.arch} student")
 
 
 def load_student(source, device: str | None = None) -> Student:
@@ -57,8 +142,10 @@ def load_student(source, device: str | None = None) -> Student:
     elif isinstance(source, Path):
         source = str(source)
     payload = torch.load(source, map_location="cpu", weights_only=True)
+    if payload.get("arch") == H.ARCH:
+        return _load_head(payload, pick_device(device))
     if payload.get("arch") != ARCH:
-        raise ValueError(f"not a student checkpoint (arch {payload.get('arch')!r}, expected {ARCH!r})")
+        raise ValueError(f"not a student checkpoint (arch {payload.get('arch')!r}, expected one of {ARCHS})")
     model = StudentNet(ModelConfig.from_dict(payload["model"]))
     model.load_state_dict(payload["state_dict"])
     dev = pick_device(device)
@@ -91,10 +178,10 @@ def predict_features(model: StudentNet, feats: list[np.ndarray], device: torch.d
     return probs, va
 
 
-def predict_waves(student: Student, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Mono waves at student.features.sample_rate -> (probs, va)."""
-    feats = [log_mel(w, student.features) for w in waves]
-    return predict_features(student.model, feats, student.device)
+def predict_waves(student: Student, waves: list[np.ndarray], keys: list[str] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Mono waves at 16 kHz -> (probs, va), through the student's encoder or log-mel."""
+    return student.predict_features(student.featurize(waves, keys))
 
 
 def predict_files(student: Student, paths) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from inference.registry import active_model, read_weights
 from labelstudio_emo.emotions import EMOTIONS
 
 from .features import read_audio
-from .predict import Student, load_student, predict_waves
+from .predict import Student, load_student
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,24 @@ def prelabel_segments(segments, version: ModelVersion) -> int:
     if not segments:
         return 0
     student = load_version(version)
-    waves, kept = [], []
-    for segment in segments:
-        try:
-            with default_storage.open(segment.audio.name, "rb") as fh:
-                waves.append(read_audio(fh.read(), student.features.sample_rate))
-            kept.append(segment)
-        except (OSError, ValueError) as exc:
-            log.warning("segment %s: cannot read audio for the student: %s", segment.pk, exc)
+    if student.head is not None:  # encoder frames from the feature cache (encoded now if missing)
+        from .encoding import segment_features
+        by_id = segment_features(segments, student.encoder)
+        kept = [s for s in segments if s.pk in by_id]
+        feats = [by_id[s.pk] for s in kept]
+    else:
+        waves, kept = [], []
+        for segment in segments:
+            try:
+                with default_storage.open(segment.audio.name, "rb") as fh:
+                    waves.append(read_audio(fh.read(), student.features.sample_rate))
+                kept.append(segment)
+            except (OSError, ValueError) as exc:
+                log.warning("segment %s: cannot read audio for the student: %s", segment.pk, exc)
+        feats = student.featurize(waves)
     if not kept:
         return 0
-    probs, va = predict_waves(student, waves)
+    probs, va = student.predict_features(feats)
     with transaction.atomic():
         for segment, p, (valence, arousal) in zip(kept, probs, va):
             top = int(np.argmax(p))

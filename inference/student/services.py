@@ -2,9 +2,15 @@
 
 The only place that touches the database for the student; the signal
 processing lives in features/model/losses/data/train/metrics (pure modules).
-A run changes nothing of the active model until it has succeeded, and even
-then it only activates the new student when no student is active yet
-(otherwise staff activate it from the Models page).
+A run is refused before it starts when the data cannot give speaker-disjoint
+train/val/test splits of a minimum size (release.py). It changes nothing of
+the active model until it has succeeded, and even then activates the new
+student only when it beats the majority baseline and the active student on
+the same test split; otherwise the model waits on the Models page with the reason.
+
+With a speech encoder installed (default: Whisper tiny.en), features come
+from the per-segment cache (encoding.py) and two heads are fitted
+(head_train.py); without one, the log-mel network is trained from scratch.
 """
 
 from __future__ import annotations
@@ -25,16 +31,20 @@ from annotation.export.build import build_export, new_export
 from annotation.models import Export
 from clips.importing.files import local_path
 from inference.models import ModelVersion, TrainingRun
-from inference.services import enqueue_student_prelabels
 
+from . import encoding
 from . import metrics as M
-from .data import DataError, ensure_splits, read_export
+from .data import DataError, log_mel_featurizer, manifest_split_sizes, read_export
+from .encoders import LOG_MEL, EncoderError
 from .features import FeatureConfig
+from .head import predict_pooled
+from .head_train import HeadTrainConfig, fit_heads, pool_items
 from .losses import LossConfig
-from .model import ARCH, ModelConfig, StudentNet
+from .model import ModelConfig, StudentNet
 from ..teachers.fer_weights import sha256_hex
-from .predict import checkpoint_bytes
-from .train import TrainConfig, TrainingCancelled, evaluate_items, train_student
+from .predict import Student, checkpoint_bytes, head_checkpoint_bytes, pick_device
+from .release import check_corpus, release_decision, split_problem
+from .train import TrainConfig, TrainingCancelled, evaluate_predictions, train_student
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +74,20 @@ class RunSettings:
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    features: FeatureConfig = field(default_factory=FeatureConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)   # log-mel network only
+    head: HeadTrainConfig = field(default_factory=HeadTrainConfig)   # encoder heads
+    encoder: str = ""   # "" = STUDENT_ENCODER; "log-mel" = the log-mel network
 
     def to_dict(self) -> dict:
         return {"train": self.train.to_dict(), "model": self.model.to_dict(), "loss": self.loss.to_dict(),
-                "features": self.features.to_dict()}
+                "features": self.features.to_dict(), "head": self.head.to_dict(), "encoder": self.encoder}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "RunSettings":
         data = data or {}
         return cls(train=TrainConfig.from_dict(data.get("train")), model=ModelConfig.from_dict(data.get("model")),
-                   loss=LossConfig.from_dict(data.get("loss")), features=FeatureConfig.from_dict(data.get("features")))
+                   loss=LossConfig.from_dict(data.get("loss")), features=FeatureConfig.from_dict(data.get("features")),
+                   head=HeadTrainConfig.from_dict(data.get("head")), encoder=str(data.get("encoder") or ""))
 
 
 def live_run() -> TrainingRun | None:
@@ -94,11 +107,18 @@ def start_run(user=None, export_id: int | None = None, epochs: int | None = None
         settings = RunSettings.from_dict(config)
         if epochs is not None:
             settings.train = TrainConfig.from_dict({**settings.train.to_dict(), "epochs": int(epochs)})
+            settings.head = HeadTrainConfig.from_dict({**settings.head.to_dict(), "epochs": int(epochs)})
         StudentNet(settings.model)  # a bad model config fails here, not in the worker
     except (TypeError, ValueError, RuntimeError) as exc:
         raise RunError(f"bad training config: {exc}") from None
     if live_run() is not None:
         raise RunAlreadyActive(live_run())
+    try:
+        problem = split_problem(planned_split_sizes(export_id))
+    except DataError as exc:
+        raise RunError(str(exc)) from None
+    if problem:
+        raise RunError(problem)
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(export_id=export_id, config=settings.to_dict(),
@@ -108,6 +128,25 @@ def start_run(user=None, export_id: int | None = None, epochs: int | None = None
     if enqueue:
         transaction.on_commit(lambda: _enqueue(run.id))
     return run
+
+
+def planned_split_sizes(export_id: int | None) -> dict[str, int]:
+    """Segments per split the run would train and test on (an export's own
+    counts once built, else what its parameters select now)."""
+    from annotation.export.build import planned_split_sizes as planned
+    from annotation.models import Export
+
+    if export_id is None:
+        return planned(DEFAULT_EXPORT_PARAMS)
+    export = Export.objects.get(pk=export_id)
+    if export.status != Export.Status.SUCCEEDED:
+        return planned(export.params)
+    if (export.counts or {}).get("splits"):
+        return export.counts["splits"]
+    if not export.file:
+        return {}
+    with local_path(export.file.name) as zip_path:  # an export without counts: its manifest says
+        return manifest_split_sizes(zip_path)
 
 
 def _enqueue(run_id: int):
@@ -172,8 +211,9 @@ class _RunReporter:
         percent = 20 + int(75 * report["epoch"] / max(report["epochs"], 1))
         TrainingRun.objects.filter(pk=self.run_id).update(history=self.history, progress=min(percent, 95))
         if self.echo:
+            val_loss = f" val_loss={report['val_loss']:.3f}" if "val_loss" in report else ""
             self.echo(f"[run {self.run_id}] epoch {report['epoch']}/{report['epochs']} "
-                      f"loss={report['train_loss']:.3f} val_loss={report['val_loss']:.3f} "
+                      f"loss={report['train_loss']:.3f}{val_loss} "
                       f"val_uar={report['val_uar']:.3f} ({report['seconds']:.1f}s)")
 
     def should_cancel(self) -> bool:
@@ -225,23 +265,25 @@ def run_training(run_id: int, worker: str | None = None, echo=None,
     reporter = _RunReporter(run_id, echo, followups)
     settings = RunSettings.from_dict(run.config)
     try:
+        encoder = encoding.current_encoder(settings.encoder or None)
         export = _ensure_export(run, reporter)
-        reporter.stage(10, f"reading export {export.id}")
+        reporter.stage(10, f"reading export {export.id} ({encoder.name if encoder else LOG_MEL} features)")
+        featurize = encoding.export_featurizer(encoder) if encoder else log_mel_featurizer(settings.features)
         with local_path(export.file.name) as zip_path:
-            corpus = read_export(zip_path, settings.features)
-        corpus = ensure_splits(corpus, seed=settings.train.seed)
+            corpus = read_export(zip_path, settings.features, featurize=featurize, keep_audio=("test",))
+        check_corpus(corpus)
         reporter.stage(20, f"training on {len(corpus.splits['train'])} segments")
-        result = train_student(corpus.splits["train"], corpus.splits["val"], model_cfg=settings.model,
-                               loss_cfg=settings.loss, train_cfg=settings.train, feature_cfg=settings.features,
-                               progress=reporter.epoch, should_cancel=reporter.should_cancel)
+        fitted = _fit_heads(corpus, settings, encoder, reporter) if encoder else _fit_network(corpus, settings,
+                                                                                              reporter)
         reporter.stage(96, "evaluating on the test split")
-        figures = evaluate_items(result.model, corpus.splits["test"], corpus.splits["train"])
+        test, train = corpus.splits["test"], corpus.splits["train"]
+        figures = evaluate_predictions(*fitted.student.predict_features([i.feats for i in test]), test, train)
         if reporter.should_cancel() or TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists():
             raise TrainingCancelled()
-        return _finish(run, export, corpus, result, figures, settings, reporter)
+        return _finish(run, export, corpus, fitted, figures, reporter)
     except TrainingCancelled:
         cancel_run(run_id)
-    except (RunError, DataError, ValueError) as exc:
+    except (RunError, DataError, EncoderError, ValueError) as exc:
         fail_run(run_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - the run must say why, whatever broke
         log.exception("training run %s failed", run_id)
@@ -249,49 +291,123 @@ def run_training(run_id: int, worker: str | None = None, echo=None,
     return TrainingRun.objects.get(pk=run_id)
 
 
+@dataclass
+class _Fitted:
+    student: Student
+    blob: object            # meta -> checkpoint bytes
+    summary: dict           # what the run page shows about the fit
+    history: list
+
+
+def _fit_network(corpus, settings: RunSettings, reporter) -> _Fitted:
+    """No speech encoder: the log-mel network trained from scratch."""
+    result = train_student(corpus.splits["train"], corpus.splits["val"], model_cfg=settings.model,
+                           loss_cfg=settings.loss, train_cfg=settings.train, feature_cfg=settings.features,
+                           progress=reporter.epoch, should_cancel=reporter.should_cancel)
+    student = Student(model=result.model, features=settings.features, device=pick_device("cpu"), meta={})
+    return _Fitted(student, lambda meta: checkpoint_bytes(result.model, settings.features, meta=meta),
+                   {"encoder": LOG_MEL, "chosen": "crnn", "best_epoch": result.best_epoch,
+                    "best_val_uar": result.best_val_uar, "epochs_run": len(result.history),
+                    "stopped_early": result.stopped_early, "train_seconds": round(result.seconds, 2),
+                    "device": result.device}, result.history)
+
+
+def _fit_heads(corpus, settings: RunSettings, encoder, reporter) -> _Fitted:
+    """Frozen encoder frames: the neural head and the logistic regression, the better on validation kept."""
+    result = fit_heads(corpus.splits["train"], corpus.splits["val"], settings.loss, settings.head,
+                       progress=reporter.epoch, should_cancel=reporter.should_cancel)
+    info = {**encoder.describe(), "spec": settings.encoder or encoding.encoder_spec()}
+    student = Student(model=None, features=FeatureConfig(), device=pick_device("cpu"), meta={},
+                      head=result.model, encoder_info=info, _encoder=encoder)
+    test, train = corpus.splits["test"], corpus.splits["train"]
+    pooled = pool_items(test)
+    candidates = {}
+    for name, candidate in result.candidates.items():
+        test_uar = evaluate_predictions(*predict_pooled(candidate.model, pooled), test, train)["uar"]
+        candidates[name] = {"val_uar": round(candidate.val_uar, 4), "test_uar": round(test_uar, 4),
+                            **{k: v for k, v in candidate.details.items() if k != "history"}}
+    models = {name: c.model for name, c in result.candidates.items()}
+    return _Fitted(student, lambda meta: head_checkpoint_bytes(result.model, info, meta=meta, candidates=models),
+                   {"encoder": encoder.name, "encoder_checksum": encoder.checksum, "chosen": result.chosen,
+                    "candidates": candidates, "best_val_uar": result.candidates[result.chosen].val_uar,
+                    "best_epoch": result.candidates["head"].details.get("best_epoch"),
+                    "epochs_run": len(result.history), "train_seconds": round(result.seconds, 2),
+                    "device": "cpu"}, result.history)
+
+
+def _score_active(student: Student, test) -> tuple[str | None, float | None, str | None]:
+    """(label, test UAR, error) of the active student on the same test items."""
+    from .prelabel import active_student, load_version
+
+    active = active_student()
+    if active is None:
+        return None, None, None
+    try:
+        other = load_version(active)
+        same = (other.encoder_info and student.encoder_info
+                and other.encoder_info.get("checksum") == student.encoder_info.get("checksum"))
+        if same:
+            feats = [i.feats for i in test]
+        else:
+            from .features import read_audio
+            feats = other.featurize([read_audio(i.audio) for i in test], [i.key for i in test])
+        probs, va = other.predict_features(feats)
+        return active.label, evaluate_predictions(probs, va, test, [])["uar"], None
+    except Exception as exc:  # noqa: BLE001 - unreadable weights, missing encoder: the page says so
+        log.warning("could not score the active student %s: %s", active, exc)
+        return active.label, None, f"{type(exc).__name__}: {exc}"
+
+
 def _save_png(name: str, data: bytes) -> str:
     return default_storage.save(name, ContentFile(data))
 
 
-def _finish(run, export, corpus, result, figures, settings: RunSettings, reporter) -> TrainingRun:
+def _finish(run, export, corpus, fitted: _Fitted, figures, reporter) -> TrainingRun:
     baseline = figures.pop("baseline")
+    test = corpus.splits["test"]
+    active_label, active_uar, active_error = _score_active(fitted.student, test)
+    release = release_decision(figures["uar"], baseline["uar"], figures["n"], active_label, active_uar,
+                               active_error)
     folder = f"models/student/run-{run.id:05d}"
     figures["confusion_png"] = _save_png(f"{folder}/confusion.png", M.confusion_png(
         figures["confusion"], title=f"student, test UAR {figures['uar']:.3f}"))
     baseline["confusion_png"] = _save_png(f"{folder}/baseline-confusion.png", M.confusion_png(
         baseline["confusion"], title=f"majority baseline ({baseline['predicts']}), UAR {baseline['uar']:.3f}"))
     metrics = {
-        "split": "test", **figures, "baseline": baseline,
-        "best_epoch": result.best_epoch, "best_val_uar": result.best_val_uar,
-        "epochs_run": len(result.history), "stopped_early": result.stopped_early,
-        "train_seconds": round(result.seconds, 2), "device": result.device,
+        "split": "test", **figures, "baseline": baseline, **fitted.summary,
+        "release": release.as_dict(), "activated": release.activate,
         "counts": corpus.counts(), "skipped": corpus.skipped[:50], "n_skipped": len(corpus.skipped),
         "notes": corpus.notes, "teacher_models": corpus.teacher_models, "export": export.id,
     }
     with transaction.atomic():
         version = (ModelVersion.objects.filter(kind=ModelVersion.Kind.STUDENT, name=STUDENT_NAME)
                    .aggregate(v=Max("version"))["v"] or 0) + 1
-        blob = checkpoint_bytes(result.model, settings.features,
-                                meta={"run": run.id, "export": export.id, "name": STUDENT_NAME, "version": version})
+        blob = fitted.blob({"run": run.id, "export": export.id, "name": STUDENT_NAME, "version": version})
         weights = default_storage.save(f"models/student/{STUDENT_NAME}-v{version:03d}.pt", ContentFile(blob))
         mv = ModelVersion.objects.create(
-            kind=ModelVersion.Kind.STUDENT, name=STUDENT_NAME, version=version, arch=ARCH, weights=weights,
-            sha256=sha256_hex(blob), metrics=metrics,
-            config={**settings.to_dict(), "run": run.id, "export": export.id})
-        # First student ever: activate it so off-screen prelabelling starts.
-        # Later ones wait for staff to activate them (rollback stays one click).
-        if not ModelVersion.objects.filter(kind=ModelVersion.Kind.STUDENT, is_active=True).exists():
-            mv.is_active = True
-            mv.save(update_fields=["is_active"])
-            metrics["activated"] = True
+            kind=ModelVersion.Kind.STUDENT, name=STUDENT_NAME, version=version, arch=fitted.student.arch,
+            weights=weights, sha256=sha256_hex(blob), metrics=metrics,
+            config={**RunSettings.from_dict(run.config).to_dict(), "run": run.id, "export": export.id})
         updated = TrainingRun.objects.filter(pk=run.id, status=TrainingRun.Status.RUNNING).update(
             status=TrainingRun.Status.SUCCEEDED, metrics=metrics, model_version=mv, progress=100,
-            finished_at=timezone.now(), error="")
+            finished_at=timezone.now(), error="", history=reporter.history)
         if not updated:  # cancelled or failed meanwhile: keep nothing
             transaction.set_rollback(True)
             default_storage.delete(weights)
             return TrainingRun.objects.get(pk=run.id)
-    reporter.stage(100, f"done: {mv} test UAR {figures['uar']:.3f} (baseline {baseline['uar']:.3f})")
-    if metrics.get("activated") and reporter.enqueue_followups:
-        transaction.on_commit(enqueue_student_prelabels)
+    if release.activate:
+        _activate(mv)
+    reporter.stage(100, f"done: {mv} test UAR {figures['uar']:.3f} (baseline {baseline['uar']:.3f}); "
+                        f"{'activated' if release.activate else 'not activated'}: {release.reason}")
     return TrainingRun.objects.get(pk=run.id)
+
+
+def _activate(mv: ModelVersion) -> None:
+    """Through the inference service's activation (which queues the new student's prelabels)."""
+    from inference.registry import RegistryError
+    from inference.services import activate
+
+    try:
+        activate(mv)
+    except RegistryError as exc:  # another student was activated at the same moment
+        log.warning("run model %s not activated: %s", mv, exc)

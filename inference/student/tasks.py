@@ -19,6 +19,15 @@ def train_student_task(self, run_id: int) -> None:
     run_training(run_id, worker=getattr(self.request, "hostname", None))
 
 
+@shared_task(name="gpu.encode_segments", ignore_result=True)
+def encode_segments_task(video_id: int | None = None) -> dict:
+    """Cache speech-encoder features of a video's new segments (all videos' when None).
+    Sent by name from the clips pipeline once a video's segment audio is cut."""
+    from .encoding import encode_segments
+
+    return encode_segments(video_id).as_dict()
+
+
 @shared_task(name="gpu.student_prelabel_missing", ignore_result=True)
 def student_prelabel_missing_task() -> int:
     """Prelabel existing segments with the (newly) active student."""

@@ -80,6 +80,11 @@ def evaluate_items(model: StudentNet, items: list[Item], train_items: list[Item]
                    device: torch.device | None = None) -> dict:
     """Figures of `model` on `items` and of the training-majority baseline beside them."""
     probs, va = predict_features(model, [i.feats for i in items], device)
+    return evaluate_predictions(probs, va, items, train_items)
+
+
+def evaluate_predictions(probs: np.ndarray, va: np.ndarray, items: list[Item], train_items: list[Item]) -> dict:
+    """Figures of predictions (probs [N, C], va [N, 2]) on `items`, with the baseline beside them."""
     idx, truth, source = evaluation_truth(items)
     pred = probs.argmax(axis=1)[idx] if len(idx) else np.array([], int)
     out = M.classification_figures(truth, pred)

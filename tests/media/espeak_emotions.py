@@ -88,7 +88,8 @@ def teacher_probs(category: str, rng: np.random.Generator, confidence: float = 0
 def write_export_zip(path: Path, clips: list[Clip], human: bool = True, teacher: bool = True,
                      seed: int = 0, splits=(0.6, 0.2, 0.2)) -> Path:
     """A zip with the export layout: manifest.jsonl, audio/<id>.wav, splits.json.
-    Splits are stratified per class so every split sees every class."""
+    Splits are stratified per class so every split sees every class; each clip
+    is its own video (speaker unknown), so no group spans two splits."""
     rng = np.random.default_rng(seed)
     rows = []
     by_class: dict[str, list[Clip]] = {}
@@ -103,7 +104,7 @@ def write_export_zip(path: Path, clips: list[Clip], human: bool = True, teacher:
             split = "train" if k < n_train else "val" if k < n_train + n_val else "test"
             val, aro = CIRCUMPLEX[category]
             rows.append({
-                "segment_id": sid, "video_id": 1, "video_url": "", "video_title": "generated", "channel": "",
+                "segment_id": sid, "video_id": sid, "video_url": "", "video_title": "generated", "channel": "",
                 "license": "generated", "start": 0.0, "end": 1.0, "speaker": None,
                 "audio": f"audio/{sid}.wav", "faces": [],
                 "labels": [{"annotator": "a1", "category": category, "valence": val, "arousal": aro,

@@ -4,6 +4,8 @@
 
 DIR holds one sub-folder per class (FER2013 names: angry, disgust, fear,
 happy, sad, surprise, neutral) of WAV files at any rate, mono or stereo.
+The student runs as it was trained: its speech encoder (Whisper tiny.en by
+default; several files packed per 30 s window) and head, or the log-mel network.
 NAME is a student ModelVersion ("ser-student" = its active, else newest, version;
 "ser-student@3") or a checkpoint path; default: the active student.
 Last stdout line: `uar=0.xxx accuracy=0.xxx n=N` (or JSON with --json).
@@ -20,6 +22,7 @@ from inference.models import ModelVersion
 from inference.registry import RegistryError, find_model
 from inference.student import metrics as M
 from inference.student.data import DataError, read_class_folders
+from inference.student.encoders import EncoderError
 from inference.student.features import read_audio
 from inference.student.predict import load_student, predict_waves
 from inference.student.prelabel import active_student, load_version
@@ -40,7 +43,7 @@ class Command(BaseCommand):
             files = read_class_folders(directory)
         except DataError as exc:
             raise CommandError(str(exc)) from None
-        waves, truth, seconds, bad = [], [], 0.0, []
+        waves, keys, truth, seconds, bad = [], [], [], 0.0, []
         for path, cls in files:
             try:
                 wave = read_audio(path, student.features.sample_rate)
@@ -48,6 +51,7 @@ class Command(BaseCommand):
                 bad.append(f"{path}: {exc}")
                 continue
             waves.append(wave)
+            keys.append(str(path))
             truth.append(cls)
             seconds += wave.size / student.features.sample_rate
         for line in bad:
@@ -55,7 +59,10 @@ class Command(BaseCommand):
         if not waves:
             raise CommandError("no readable audio files")
         t0 = time.perf_counter()
-        probs, _ = predict_waves(student, waves)
+        try:
+            probs, _ = predict_waves(student, waves, keys)
+        except EncoderError as exc:
+            raise CommandError(f"cannot run student {label}: {exc}") from None
         elapsed = time.perf_counter() - t0
         pred = probs.argmax(axis=1)
         figures = M.classification_figures(np.array(truth), pred)

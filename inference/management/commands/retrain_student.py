@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--export", type=int, default=None, help="export id (default: build a new one)")
-        parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 30)")
+        parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: 80 for an encoder head, 30 for the log-mel network)")
         parser.add_argument("--sync", action="store_true", help="train in this process instead of the gpu queue")
         parser.add_argument("--json", action="store_true", dest="as_json", help="last stdout line: JSON summary")
         parser.add_argument("--config", default=None, metavar="JSON",

@@ -1,0 +1,153 @@
+"""The student's speech encoder (Whisper tiny.en via CTranslate2) and its
+per-segment feature cache, on generated speech."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from clips.models import Segment, Video
+from inference.student import encoding
+from inference.student.data import encoder_featurizer, read_export
+from inference.student.encoders import (PACKAGED_WHISPER, EncoderError, WhisperEncoder, load_encoder,
+                                        packaged_whisper_folder, trim_silence)
+from inference.student.features import read_audio
+from inference.student.head import predict_pooled
+from inference.student.head_train import HeadTrainConfig, fit_heads, pool_items
+from inference.student.train import evaluate_predictions
+from tests.media.espeak_emotions import cached_clips, write_export_zip
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return cached_clips(tmp_path_factory.mktemp)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_encoder("whisper-tiny.en", threads=1)
+
+
+def test_frames_follow_the_audio_and_repeat_exactly(encoder, clips):
+    assert (encoder.frame_rate, encoder.dim) == (50.0, 384)
+    assert encoder.checksum == PACKAGED_WHISPER["whisper-tiny.en"][2]   # the pinned weights
+    rng = np.random.default_rng(0)
+    waves = [read_audio(clips[0].path), rng.standard_normal(8000).astype(np.float32) * 0.1,
+             np.zeros(16000 * 31, np.float32)]                            # over one 30 s window
+    frames = encoder.encode(waves)
+    speech = [trim_silence(w).size for w in waves]                        # silent edges are not encoded
+    assert speech[1:] == [w.size for w in waves[1:]] and speech[0] <= waves[0].size
+    assert [f.shape for f in frames] == [(int(np.ceil(n / 320)), 384) for n in speech]
+    assert all(np.isfinite(f).all() for f in frames)
+    again = encoder.encode(waves[::-1])[::-1]                             # same input, any company
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again))
+    speech, noise = frames[0].mean(0), frames[1].mean(0)
+    assert np.abs(speech - noise).mean() > 0.05                           # it hears a difference
+
+
+def test_packing_slices_each_segment_back(clips):
+    packed = load_encoder("whisper-tiny.en", threads=1, mode="pack")
+    waves = [read_audio(c.path) for c in clips[:6]]
+    frames = packed.encode(waves, [c.path.name for c in clips[:6]])
+    assert [f.shape[0] for f in frames] == [int(np.ceil(trim_silence(w).size / 320)) for w in waves]
+
+
+def test_silent_edges_do_not_change_the_features(encoder, clips):
+    """A whole clip and its voice-activity-cut segment pool to nearly the same statistics."""
+    speech = trim_silence(read_audio(clips[1].path))
+    padded = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(12000, np.float32)])
+    a, b = encoder.encode([speech, padded])
+    assert abs(a.shape[0] - b.shape[0]) <= 2
+    untrimmed = encoder._encode_trimmed(padded)                          # what silence would have done
+    assert untrimmed.shape[0] > a.shape[0] + 80
+    assert np.abs(a.mean(0) - b.mean(0)).mean() < 0.5 * np.abs(a.mean(0) - untrimmed.mean(0)).mean()
+
+
+def test_weights_that_are_not_the_pinned_ones_are_refused(tmp_path):
+    folder = packaged_whisper_folder("whisper-tiny.en")
+    with pytest.raises(EncoderError, match="not the pinned ones"):
+        WhisperEncoder(folder, "whisper-tiny.en", expected_sha256="0" * 64)
+    with pytest.raises(EncoderError, match="model.bin missing"):
+        WhisperEncoder(tmp_path, "empty")
+    checkpoint = tmp_path / "wav2vec2.pt"
+    checkpoint.write_bytes(b"x")
+    with pytest.raises(EncoderError, match="not yet"):
+        load_encoder(str(checkpoint))
+    with pytest.raises(EncoderError, match="unknown speech encoder"):
+        load_encoder("whisper-huge-imaginary")
+
+
+def store_segments(clips, n=3) -> list[Segment]:
+    video = Video.objects.create(extractor="local", external_id="enc")
+    out = []
+    for i, clip in enumerate(clips[:n]):
+        with open(clip.path, "rb") as fh:
+            name = default_storage.save(f"segments/{video.id}/{i}.wav", File(fh, name=f"{i}.wav"))
+        out.append(Segment.objects.create(video=video, start=i * 3.0, end=i * 3.0 + 2.0, audio=name))
+    return out
+
+
+@pytest.mark.django_db
+def test_cache_hit_miss_and_invalidation(clips, settings, tmp_path, capsys):
+    segments = store_segments(clips)
+    first = encoding.encode_segments()
+    assert (first.encoded, first.cached) == (3, 0)
+    again = encoding.encode_segments()
+    assert (again.encoded, again.cached) == (0, 3)                      # hit: nothing re-encoded
+    encoder = encoding.current_encoder()
+    cached = encoding.read_cached(encoder, segments[0])
+    assert cached.dtype == np.float16 and cached.shape[1] == 384
+    assert np.allclose(cached, encoder.encode([read_audio(clips[0].path)])[0], atol=2e-2)
+
+    Segment.objects.filter(pk=segments[0].pk).update(end=2.5)            # re-cut: that segment misses
+    assert encoding.encode_segments().encoded == 1
+    forced = encoding.encode_segments(force=True)                        # --all re-encodes everything
+    assert forced.encoded == 3
+
+    other = tmp_path / "tiny-copy"                                       # another encoder: a new cache
+    other.mkdir()
+    for f in packaged_whisper_folder("whisper-tiny.en").iterdir():
+        (other / f.name).symlink_to(f)
+    settings.STUDENT_ENCODER = str(other)
+    assert encoding.current_encoder().cache_key != encoder.cache_key
+    call_command("encode_segments", "--json")
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["encoded"] == 3 and out["cached"] == 0 and out["encoder"] == "whisper-ct2-tiny-copy"
+
+    settings.STUDENT_ENCODER = "log-mel"                                  # no encoder: nothing to cache
+    from django.core.management.base import CommandError
+    with pytest.raises(CommandError, match="log-mel network"):
+        call_command("encode_segments")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cutting_segment_audio_queues_their_encoding(clips, settings):
+    """The clips pipeline sends gpu.encode_segments by name once the audio is cut (eager here)."""
+    from clips import pipeline
+
+    segments = store_segments(clips, n=2)
+    video = segments[0].video
+    shutil.copy(clips[0].path, settings.MEDIA_ROOT / "full.wav")
+    Video.objects.filter(pk=video.pk).update(audio="full.wav")
+    assert pipeline.cut_segment_audio(video.id) == 2
+    encoder = encoding.current_encoder()
+    assert all(encoding.read_cached(encoder, s) is not None for s in Segment.objects.filter(video=video))
+
+
+def test_distillation_only_heads_learn_from_teacher_soft_labels(clips, tmp_path, encoder):
+    zip_path = write_export_zip(tmp_path / "t.zip", clips, human=False, teacher=True)
+    corpus = read_export(zip_path, featurize=encoder_featurizer(encoder))
+    train, val, test = (corpus.splits[s] for s in ("train", "val", "test"))
+    assert all(i.human < 0 and i.teacher_probs is not None and i.feats.shape[1] == 384 for i in train)
+    result = fit_heads(train, val, cfg=HeadTrainConfig(epochs=5, patience=5))
+    assert set(result.candidates) == {"logreg", "head", "ensemble"} and result.chosen in result.candidates
+    assert len(result.history) == 5
+    assert result.history[-1]["train_ce"] == 0.0 and result.history[-1]["train_kl"] > 0
+    probs, va = predict_pooled(result.model, pool_items(test))
+    figures = evaluate_predictions(probs, va, test, train)
+    assert figures["truth"] == "teacher" and figures["n"] == len(test)
+    assert figures["uar"] > figures["baseline"]["uar"]   # the teacher leans to the true class: learnable
