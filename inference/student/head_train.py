@@ -3,9 +3,13 @@
 Items carry [frames, dim] encoder features. Both candidates see the same
 pooled statistics; the neural head is trained with the distillation
 objective (losses.student_loss), the classical one is a logistic regression
-whose strength C is chosen by speaker-grouped cross-validation on the
-training split only. Validation UAR picks the winner (ties: the classical
-one, the simpler model); the test split is never looked at here.
+whose strength C is chosen by speaker-grouped cross-validation. Validation
+UAR picks the winner by the one-standard-error rule: the simplest candidate
+within one standard error of the best (a validation split of a few dozen
+segments cannot tell 0.05 UAR apart). Then every candidate is refitted on
+train + validation (the neural head for its best epoch count, C re-chosen by
+grouped CV over the larger set), so the released model sees all labelled
+speakers but the test split, which is never looked at here.
 """
 
 from __future__ import annotations
@@ -94,47 +98,55 @@ def _uar(probs: np.ndarray, items: list[Item]) -> float:
     return M.uar(truth, probs.argmax(1)[idx]) if len(idx) else 0.0
 
 
-def fit_neural(x_train, train, x_val, val, loss_cfg: LossConfig, cfg: HeadTrainConfig,
-               progress=None, should_cancel=None) -> Candidate:
+def _new_head(x_train, train, loss_cfg: LossConfig, cfg: HeadTrainConfig):
     torch.manual_seed(cfg.seed)
     model = HeadNet(HeadConfig(dim=x_train.shape[1] // 2, hidden=cfg.hidden, dropout=cfg.dropout))
     model.set_normalisation(x_train.mean(0), x_train.std(0))
     weights = torch.from_numpy(class_weights(np.array([i.reference for i in train]), len(EMOTIONS),
                                              loss_cfg.max_class_weight))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return model, weights, optimiser, torch.Generator().manual_seed(cfg.seed)
+
+
+def _train_epoch(model, optimiser, generator, xt, targets, weights, loss_cfg, cfg, should_cancel) -> dict:
+    """One pass over the rows in random order; mean losses per row."""
+    model.train()
+    order = torch.randperm(len(xt), generator=generator)
+    sums = {"total": 0.0, "kl": 0.0, "ce": 0.0, "ccc": 0.0}
+    for start in range(0, len(order), cfg.batch_size):
+        if should_cancel and should_cancel():
+            raise TrainingCancelled()
+        idx = order[start:start + cfg.batch_size]
+        if len(idx) < 2 and len(order) > 1:
+            continue  # a lone last row would make a one-sample CCC
+        batch = {k: v[idx] for k, v in targets.items()}
+        parts = student_loss(model(xt[idx]), batch, loss_cfg, weights)
+        optimiser.zero_grad()
+        parts["total"].backward()
+        optimiser.step()
+        for key in sums:
+            sums[key] += float(parts[key].detach()) * len(idx)
+    return {key: value / max(len(xt), 1) for key, value in sums.items()}
+
+
+def fit_neural(x_train, train, x_val, val, loss_cfg: LossConfig, cfg: HeadTrainConfig,
+               progress=None, should_cancel=None) -> Candidate:
+    model, weights, optimiser, generator = _new_head(x_train, train, loss_cfg, cfg)
     xt, targets = torch.from_numpy(x_train), _targets(train)
     xv, val_targets = torch.from_numpy(x_val), _targets(val)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    generator = torch.Generator().manual_seed(cfg.seed)
     best = {"epoch": 0, "uar": -1.0, "state": None}
     history = []
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.monotonic()
-        model.train()
-        order = torch.randperm(len(xt), generator=generator)
-        total, parts_sum = 0.0, {"kl": 0.0, "ce": 0.0, "ccc": 0.0}
-        for start in range(0, len(order), cfg.batch_size):
-            if should_cancel and should_cancel():
-                raise TrainingCancelled()
-            idx = order[start:start + cfg.batch_size]
-            if len(idx) < 2 and len(order) > 1:
-                continue  # a lone last row would make a one-sample CCC
-            batch = {k: v[idx] for k, v in targets.items()}
-            parts = student_loss(model(xt[idx]), batch, loss_cfg, weights)
-            optimiser.zero_grad()
-            parts["total"].backward()
-            optimiser.step()
-            total += float(parts["total"].detach()) * len(idx)
-            for key in parts_sum:
-                parts_sum[key] += float(parts[key].detach()) * len(idx)
+        losses = _train_epoch(model, optimiser, generator, xt, targets, weights, loss_cfg, cfg, should_cancel)
         probs, _ = predict_head(model, x_val)
         with torch.no_grad():
             val_loss = float(student_loss(model(xv), val_targets, loss_cfg, weights)["total"])
         val_uar = _uar(probs, val)
         if val_uar > best["uar"] + 1e-9:
             best = {"epoch": epoch, "uar": val_uar, "state": copy.deepcopy(model.state_dict())}
-        n = max(len(xt), 1)
-        report = {"epoch": epoch, "epochs": cfg.epochs, "train_loss": total / n, "train_kl": parts_sum["kl"] / n,
-                  "train_ce": parts_sum["ce"] / n, "train_ccc": parts_sum["ccc"] / n, "val_loss": val_loss,
+        report = {"epoch": epoch, "epochs": cfg.epochs, "train_loss": losses["total"], "train_kl": losses["kl"],
+                  "train_ce": losses["ce"], "train_ccc": losses["ccc"], "val_loss": val_loss,
                   "val_uar": val_uar,
                   "best_epoch": best["epoch"], "best_val_uar": best["uar"], "seconds": time.monotonic() - t0}
         history.append(report)
@@ -146,6 +158,15 @@ def fit_neural(x_train, train, x_val, val, loss_cfg: LossConfig, cfg: HeadTrainC
     model.eval()
     return Candidate("head", best["uar"], model, {"best_epoch": best["epoch"], "epochs_run": len(history),
                                                   "history": history})
+
+
+def refit_neural(x, items, epochs: int, loss_cfg: LossConfig, cfg: HeadTrainConfig, should_cancel=None) -> HeadNet:
+    """The neural head trained afresh on `items` for the epoch count validation chose."""
+    model, weights, optimiser, generator = _new_head(x, items, loss_cfg, cfg)
+    xt, targets = torch.from_numpy(x), _targets(items)
+    for _ in range(max(epochs, 1)):
+        _train_epoch(model, optimiser, generator, xt, targets, weights, loss_cfg, cfg, should_cancel)
+    return model.eval()
 
 
 def _groups(items: list[Item]) -> np.ndarray:
@@ -197,14 +218,15 @@ def _fit_logreg(x, y, c):
                              ).fit(x, y)
 
 
-def fit_classical(x_train, train, x_val, val, cfg: HeadTrainConfig) -> Candidate:
+def logreg_head(x, items: list[Item], cfg: HeadTrainConfig) -> tuple[ClassicalHead, dict]:
+    """Standardised logistic regression (C by speaker-grouped CV on `items`) + ridge for V/A."""
     from sklearn.linear_model import Ridge
 
-    y = np.array([i.reference for i in train])
-    c, cv = choose_c(x_train, y, _groups(train), cfg)
-    pipe = _fit_logreg(x_train, y, c)
+    y = np.array([i.reference for i in items])
+    c, cv = choose_c(x, y, _groups(items), cfg)
+    pipe = _fit_logreg(x, y, c)
     scaler, logreg = pipe[0], pipe[1]
-    coef = np.zeros((len(EMOTIONS), x_train.shape[1]), np.float32)
+    coef = np.zeros((len(EMOTIONS), x.shape[1]), np.float32)
     intercept = np.full(len(EMOTIONS), -30.0, np.float32)   # classes never seen: never predicted
     if len(logreg.classes_) == 2:  # sklearn keeps one row for two classes
         coef[logreg.classes_[1]], intercept[logreg.classes_[1]] = logreg.coef_[0], logreg.intercept_[0]
@@ -213,17 +235,35 @@ def fit_classical(x_train, train, x_val, val, cfg: HeadTrainConfig) -> Candidate
         coef[logreg.classes_], intercept[logreg.classes_] = logreg.coef_, logreg.intercept_
     head = ClassicalHead(mean=scaler.mean_.astype(np.float32), scale=scaler.scale_.astype(np.float32),
                          coef=coef, intercept=intercept, c=c)
-    has_va = [k for k, i in enumerate(train) if i.valence is not None and i.arousal is not None]
+    has_va = [k for k, i in enumerate(items) if i.valence is not None and i.arousal is not None]
     if len(has_va) >= 2:
-        xs = (x_train[has_va] - head.mean) / head.scale
-        ridge = Ridge(alpha=10.0).fit(xs, np.array([[train[k].valence, train[k].arousal] for k in has_va]))
+        xs = (x[has_va] - head.mean) / head.scale
+        ridge = Ridge(alpha=10.0).fit(xs, np.array([[items[k].valence, items[k].arousal] for k in has_va]))
         head.va_coef, head.va_intercept = ridge.coef_.astype(np.float32), ridge.intercept_.astype(np.float32)
-    probs, _ = head.predict(x_val)
-    return Candidate("logreg", _uar(probs, val), head, {"C": c, "cv_uar": cv})
+    return head, {"C": c, "cv_uar": cv}
+
+
+def fit_classical(x_train, train, x_val, val, cfg: HeadTrainConfig) -> Candidate:
+    head, details = logreg_head(x_train, train, cfg)
+    return Candidate("logreg", _uar(head.predict(x_val)[0], val), head, details)
+
+
+def one_se_choice(candidates: dict[str, Candidate], val: list[Item]) -> str:
+    """The simplest candidate (CANDIDATES order) whose validation UAR is within one
+    standard error of the best; the error is the binomial one of the best UAR
+    over the validation items that carry a class."""
+    best = max(c.val_uar for c in candidates.values())
+    n = len(_truth(val)[0])
+    se = float(np.sqrt(best * (1 - best) / n)) if n else 0.0
+    return next(name for name in CANDIDATES if candidates[name].val_uar >= best - se - 1e-9)
 
 
 def fit_heads(train: list[Item], val: list[Item], loss_cfg: LossConfig = LossConfig(),
-              cfg: HeadTrainConfig = HeadTrainConfig(), progress=None, should_cancel=None) -> HeadResult:
+              cfg: HeadTrainConfig = HeadTrainConfig(), progress=None, should_cancel=None,
+              refit: bool = True) -> HeadResult:
+    """Both heads fitted on train and scored on val; the choice by the one-SE rule;
+    with `refit`, every candidate then refitted on train + val (val_uar stays the
+    held-out figure of the train-only fit)."""
     if not train or not val:
         raise ValueError("need training and validation items")
     started = time.monotonic()
@@ -234,12 +274,21 @@ def fit_heads(train: list[Item], val: list[Item], loss_cfg: LossConfig = LossCon
         x_train, x_val = pool_items(train), pool_items(val)
         neural = fit_neural(x_train, train, x_val, val, loss_cfg, cfg, progress, should_cancel)
         classical = fit_classical(x_train, train, x_val, val, cfg)
+        both = EnsembleHead([classical.model, neural.model])
+        ensemble = Candidate("ensemble", _uar(both.predict(x_val)[0], val), both)
+        candidates = {"logreg": classical, "head": neural, "ensemble": ensemble}
+        chosen = one_se_choice(candidates, val)
+        if refit:
+            everything, x_all = train + val, np.concatenate([x_train, x_val])
+            classical.model, refit_details = logreg_head(x_all, everything, cfg)
+            classical.details.update({"refit_" + k: v for k, v in refit_details.items()})
+            neural.model = refit_neural(x_all, everything, neural.details["best_epoch"], loss_cfg, cfg,
+                                        should_cancel)
+            ensemble.model = EnsembleHead([classical.model, neural.model])
+            for candidate in candidates.values():
+                candidate.details["refit_on"] = f"train+val ({len(everything)} segments)"
     finally:
         torch.set_num_threads(threads_before)
-    both = EnsembleHead([classical.model, neural.model])
-    ensemble = Candidate("ensemble", _uar(both.predict(x_val)[0], val), both)
-    candidates = {"logreg": classical, "head": neural, "ensemble": ensemble}
-    chosen = max(CANDIDATES, key=lambda name: (round(candidates[name].val_uar, 9), -CANDIDATES.index(name)))
     return HeadResult(chosen=chosen, candidates=candidates,
                       history=neural.details.pop("history"), seconds=time.monotonic() - started,
                       dim=x_train.shape[1] // 2)
