@@ -12,12 +12,12 @@ from django.core.management import call_command
 
 from clips.models import Segment, Video
 from inference.student import encoding
-from inference.student.data import encoder_featurizer, read_export
+from inference.student.data import Item, encoder_featurizer, read_export
 from inference.student.encoders import (PACKAGED_WHISPER, EncoderError, WhisperEncoder, load_encoder,
                                         packaged_whisper_folder, trim_silence)
 from inference.student.features import read_audio
 from inference.student.head import predict_pooled
-from inference.student.head_train import HeadTrainConfig, fit_heads, pool_items
+from inference.student.head_train import Candidate, HeadTrainConfig, fit_heads, one_se_choice, pool_items
 from inference.student.train import evaluate_predictions
 from tests.media.espeak_emotions import cached_clips, write_export_zip
 
@@ -151,3 +151,33 @@ def test_distillation_only_heads_learn_from_teacher_soft_labels(clips, tmp_path,
     figures = evaluate_predictions(probs, va, test, train)
     assert figures["truth"] == "teacher" and figures["n"] == len(test)
     assert figures["uar"] > figures["baseline"]["uar"]   # the teacher leans to the true class: learnable
+
+
+def _synthetic_items(n, rng, centres, split):
+    items = []
+    for k in range(n):
+        c = k % len(centres)
+        feats = (rng.standard_normal((20, centres.shape[1])) + centres[c]).astype(np.float16)
+        items.append(Item(key=f"{split}{k}", split=split, feats=feats, human=c, group=f"{split}-speaker{k % 6}"))
+    return items
+
+
+def test_small_validation_keeps_the_simpler_head_and_the_release_sees_validation_too():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 16)).astype(np.float32)
+    train, val = _synthetic_items(60, rng, centres, "train"), _synthetic_items(12, rng, centres, "val")
+    # A 12-segment validation cannot tell 0.75 from 0.83 UAR: the logistic regression is kept.
+    scores = {"logreg": 0.75, "head": 0.83, "ensemble": 0.80}
+    assert one_se_choice({k: Candidate(k, v, None) for k, v in scores.items()}, val) == "logreg"
+    big_val = _synthetic_items(2000, rng, centres, "val")
+    scores = {"logreg": 0.60, "head": 0.70, "ensemble": 0.65}   # 2000 segments can
+    assert one_se_choice({k: Candidate(k, v, None) for k, v in scores.items()}, big_val) == "head"
+
+    refit = fit_heads(train, val, cfg=HeadTrainConfig(epochs=3, patience=3))
+    held_out = fit_heads(train, val, cfg=HeadTrainConfig(epochs=3, patience=3), refit=False)
+    assert refit.chosen == held_out.chosen
+    # the released logistic regression was fitted on train + val (its scaler saw the val rows)
+    pooled = pool_items(train + val)
+    assert np.allclose(refit.candidates["logreg"].model.mean, pooled.mean(0), atol=1e-4)
+    assert not np.allclose(held_out.candidates["logreg"].model.mean, pooled.mean(0), atol=1e-4)
+    assert refit.candidates["head"].details["refit_on"] == "train+val (72 segments)"
