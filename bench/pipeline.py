@@ -73,10 +73,13 @@ def warm_up(params) -> None:
     import face_recognition.api  # noqa: F401  (dlib models)
     import scenedetect  # noqa: F401
 
+    from clips.segmentation.faces import face_finder
     from clips.segmentation.light_asd_speaker import light_asd_network
     from clips.segmentation.vad import silero_model
     if params.speakers.vad == "silero":
         silero_model()
+    if params.faces.detector == "blazeface":
+        face_finder(None, params.faces, 640)
     if params.speakers.model == "light-asd":
         light_asd_network(params.speakers.asd_weights or None)
 
