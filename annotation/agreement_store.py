@@ -22,11 +22,14 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from labelstudio_emo.celery import enqueue_off_request
+from labelstudio_emo.celery import enqueue_off_request, task_by_name
 
 from . import selectors
 from .agreement import AgreementReport, agreement_sums, build_report
 from .models import AgreementSnapshot
+
+# Registered by annotation.tasks, which imports this module (never the reverse).
+REFRESH_TASK = "io.refresh_agreement"
 
 THROTTLE_S = 10.0  # per process: a burst of saves asks once
 LOST_AFTER = timedelta(minutes=30)  # a queued computation never ran (worker lost it): ask again
@@ -61,8 +64,6 @@ def refresh() -> AgreementSnapshot:
 def request_refresh(now: datetime | None = None) -> bool:
     """Queue one computation unless one is queued already; it runs
     AGREEMENT_REFRESH_SECONDS after the last one at the earliest. True if queued."""
-    from .tasks import refresh_agreement_task
-
     now = now or timezone.now()
     # No write_transaction here: this runs from on_commit callbacks, which fire while the
     # label's own write_transaction still holds the (non-reentrant) gate.
@@ -75,7 +76,7 @@ def request_refresh(now: datetime | None = None) -> bool:
     wait = 0.0
     if snapshot.computed_at is not None:
         wait = max(0.0, refresh_interval() - (now - snapshot.computed_at).total_seconds())
-    enqueue_off_request(refresh_agreement_task, countdown=wait)  # if lost, asked again after LOST_AFTER
+    enqueue_off_request(task_by_name(REFRESH_TASK), countdown=wait)  # if lost, asked again after LOST_AFTER
     return True
 
 

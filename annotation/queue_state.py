@@ -34,13 +34,15 @@ from django.db.models import Case, F, Value, When
 from clips.models import Segment, Video
 from inference.models import ModelVersion, Prelabel
 from inference.selectors import counting_prelabel_id_sql, current_model_id
-from labelstudio_emo.celery import enqueue_off_request
+from labelstudio_emo.celery import enqueue_off_request, task_by_name
 
 from .models import Assignment, GoldLabel, Label, QueueEntry, QueueSnapshot
 from .write_gate import write_transaction
 
 MAX_ENTROPY = math.log(7)  # nats, uniform over the 7 classes
 NO_PREDICTION = "-"  # balancing bucket of segments without any prelabel
+# Registered by annotation.tasks, which imports this module (never the reverse).
+REBUILD_TASK = "io.rebuild_queue"
 
 
 def labels_per_segment() -> int:
@@ -160,11 +162,9 @@ def ensure_fresh() -> bool:
 
 def request_rebuild(fingerprint: str) -> None:
     """Queue one full recomputation per change of model or setting."""
-    from .tasks import rebuild_queue_task
-
     scope = "|".join(fingerprint.split("|")[GLOBAL_PARTS])
     if QueueSnapshot.objects.filter(pk=1).exclude(pending=scope).update(pending=scope):
-        enqueue_off_request(rebuild_queue_task)  # the annotator who noticed does not wait for it
+        enqueue_off_request(task_by_name(REBUILD_TASK))  # the annotator who noticed does not wait for it
 
 
 def _read_inputs() -> tuple[str | None, list, str]:

@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
+from annotation.agreement_store import REFRESH_TASK, refresh
 from annotation.export.build import BUILD_TASK, build_export
+from annotation.queue_state import REBUILD_TASK, rebuild
 
 
 @shared_task(name=BUILD_TASK)
@@ -14,20 +16,16 @@ def build_export_task(export_id: int) -> dict:
     return {"id": export.id, "status": export.status, "error": export.error}
 
 
-@shared_task(name="io.refresh_agreement")
+@shared_task(name=REFRESH_TASK)
 def refresh_agreement_task() -> dict:
     """Recompute the stored agreement report (queued by agreement_store.request_refresh)."""
-    from annotation.agreement_store import refresh
-
     snapshot = refresh()
     return {"computed_at": snapshot.computed_at.isoformat(), "n_labels": snapshot.n_labels,
             "seconds": snapshot.seconds}
 
 
-@shared_task(name="io.rebuild_queue")
+@shared_task(name=REBUILD_TASK)
 def rebuild_queue_task() -> dict:
     """Recompute every queue entry after a new model or queue setting (queue_state.request_rebuild)."""
-    from annotation.queue_state import rebuild
-
     rebuild()
     return {"ok": True}

@@ -9,7 +9,7 @@ length (e.g. --minutes 120 for the 2 h memory check). Runs the same pure
 stage functions the Celery workers run (clips.segmentation.*) with the
 default models (BlazeFace + dlib, silero-vad, Light-ASD), then the default
 teacher's prelabels on the crops, on this machine's CPU (or CUDA when
-present). Imports and network loads (once per worker process) are timed
+present), with OMP_NUM_THREADS=1 unless set, as run.sh starts workers. Imports and network loads (once per worker process) are timed
 apart as "startup"; "total" is the warm worker's sum of the stages.
 Per-stage figures on stderr; last stdout line is JSON.
 """
@@ -28,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Threads as in a worker started by run.sh (one torch/BLAS thread per worker process;
+# two threads measured ~2x slower per Light-ASD frame on 2 busy cores). Set it to compare.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def generated_clip(minutes: float | None) -> Path:
@@ -70,10 +73,13 @@ def warm_up(params) -> None:
     import face_recognition.api  # noqa: F401  (dlib models)
     import scenedetect  # noqa: F401
 
+    from clips.segmentation.faces import face_finder
     from clips.segmentation.light_asd_speaker import light_asd_network
     from clips.segmentation.vad import silero_model
     if params.speakers.vad == "silero":
         silero_model()
+    if params.faces.detector == "blazeface":
+        face_finder(None, params.faces, 640)
     if params.speakers.model == "light-asd":
         light_asd_network(params.speakers.asd_weights or None)
 
