@@ -1,7 +1,8 @@
 """The student's head on frozen encoder frames (pure: arrays in, arrays out).
 
-Two candidates are fitted in one run on the same pooled statistics and the
-one with the better validation UAR is kept:
+Candidates are fitted in one run on the same pooled statistics; validation
+UAR picks one (head_train.py: the simplest within one standard error of the
+best), and the kept heads are refitted on train + validation:
 
 - `HeadNet`: mean/std pooling over frames -> MLP ->
   7-class logits + (valence, arousal), trained with the distillation
