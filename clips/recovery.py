@@ -9,14 +9,21 @@ PIPELINE_SWEEP_SECONDS in every worker) sends the work again. Every stage
 skips what is already finished and replaces its own rows, so a duplicate
 message costs a no-op, never duplicate rows; the conditional update on
 updated_at lets only one worker requeue a given video per lease.
+
+A requeue can still meet the work it replaces (a message that was only
+waiting in the queue has no heartbeat): `video_lock` makes every stage of one
+video run one at a time on this machine, and a stage re-checks after the lock
+whether it is still pending. The kernel frees the lock of a killed process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -38,6 +45,19 @@ def sweep_seconds() -> float:
 
 
 @contextmanager
+def video_lock(video_id: int):
+    """Hold this video's exclusive lock (a flock on MEDIA_ROOT/locks/) while the body runs."""
+    folder = Path(settings.MEDIA_ROOT) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"video-{int(video_id)}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # waits while another stage of this video runs
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def heartbeat(video_id: int, interval: float | None = None):
     """Keep the video's lease while the body runs (a side thread touches updated_at)."""
     interval = interval or max(0.5, lease_seconds() / 4)
@@ -46,9 +66,10 @@ def heartbeat(video_id: int, interval: float | None = None):
     def beat():
         try:
             while not stop.wait(interval):
-                Video.objects.filter(pk=video_id).update(updated_at=timezone.now())
-        except Exception:  # a lost beat only risks an early requeue, which is harmless
-            log.exception("heartbeat for video %s stopped", video_id)
+                try:
+                    Video.objects.filter(pk=video_id).update(updated_at=timezone.now())
+                except Exception:  # e.g. a busy database: one lost beat, try again next time
+                    log.warning("heartbeat for video %s missed a beat", video_id, exc_info=True)
         finally:
             connection.close()
 

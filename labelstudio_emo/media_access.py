@@ -23,7 +23,7 @@ from .permissions import is_annotator, is_staff
 
 # Never through /media/: exports have their own staff download view (it sets
 # the checksum header and is the one place to audit), incoming/ is scratch.
-UNSERVED_AREAS = ("exports", "incoming")
+UNSERVED_AREAS = ("exports", "incoming", "locks")
 # Model weights and figures, people's reference photos: staff only.
 STAFF_AREAS = ("models", "people")
 MAX_DECODE_ROUNDS = 3

@@ -69,3 +69,28 @@ def test_a_working_video_has_no_retry(staff_client, sent):
     assert 'id="stalled"' not in page and f'action="/videos/{video.pk}/retry/"' not in page
     staff_client.post(f"/videos/{video.pk}/retry/")
     assert sent == []
+
+
+def test_two_runs_of_one_video_take_their_stages_one_at_a_time(settings, tmp_path):
+    """A requeued chain that meets the one it replaces waits for the running stage
+    (then finds it done) instead of writing over its rows."""
+    import threading
+
+    settings.MEDIA_ROOT = tmp_path
+    order, inside = [], threading.Event()
+
+    def first():
+        with recovery.video_lock(7):
+            inside.set()
+            time.sleep(0.3)
+            order.append("first done")
+
+    runner = threading.Thread(target=first)
+    runner.start()
+    inside.wait(5)
+    with recovery.video_lock(7):
+        order.append("second in")
+    with recovery.video_lock(8):  # another video never waits
+        pass
+    runner.join()
+    assert order == ["first done", "second in"]

@@ -12,7 +12,7 @@ from celery import chain, shared_task
 
 from clips import pipeline
 from clips.models import Video
-from clips.recovery import heartbeat
+from clips.recovery import heartbeat, video_lock
 from labelstudio_emo.celery import task_by_name
 
 
@@ -22,9 +22,10 @@ def _pending(video_id: int, stage: str) -> bool:
 
 
 def _stage(video_id: int, stage: str) -> int:
-    if _pending(video_id, stage):
-        with heartbeat(video_id):
-            pipeline.run_stage(video_id, stage)
+    with video_lock(video_id):
+        if _pending(video_id, stage):
+            with heartbeat(video_id):
+                pipeline.run_stage(video_id, stage)
     return video_id
 
 
@@ -50,13 +51,14 @@ def find_speakers_task(video_id: int) -> int:
 
 @shared_task(name="io.cut_segment_audio")
 def cut_segment_audio_task(video_id: int) -> int:
-    if _pending(video_id, Video.Stage.SEGMENTS):
-        try:
-            with heartbeat(video_id):
-                pipeline.cut_segment_audio(video_id)
-        except Exception as exc:
-            pipeline.fail(video_id, f"Segmentation failed cutting audio clips: {pipeline._reason(exc)}")
-            raise
+    with video_lock(video_id):
+        if _pending(video_id, Video.Stage.SEGMENTS):
+            try:
+                with heartbeat(video_id):
+                    pipeline.cut_segment_audio(video_id)
+            except Exception as exc:
+                pipeline.fail(video_id, f"Segmentation failed cutting audio clips: {pipeline._reason(exc)}")
+                raise
     return video_id
 
 
@@ -68,13 +70,14 @@ def face_crops_task(video_id: int) -> int:
 
 
 def _stage_crops(video_id: int) -> None:
-    if _pending(video_id, Video.Stage.SEGMENTS):
-        try:
-            with heartbeat(video_id):
-                pipeline.make_segment_crops(video_id)
-        except Exception as exc:
-            pipeline.fail(video_id, f"Segmentation failed making face crops: {pipeline._reason(exc)}")
-            raise
+    with video_lock(video_id):
+        if _pending(video_id, Video.Stage.SEGMENTS):
+            try:
+                with heartbeat(video_id):
+                    pipeline.make_segment_crops(video_id)
+            except Exception as exc:
+                pipeline.fail(video_id, f"Segmentation failed making face crops: {pipeline._reason(exc)}")
+                raise
     Video.objects.filter(pk=video_id, stage=Video.Stage.SEGMENTS).update(
         status=Video.Status.PRELABELLING, progress=pipeline.PRELABEL_START)
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from clips.recovery import heartbeat
+from clips.recovery import heartbeat, video_lock
 from inference.models import ModelVersion
 from inference.teachers.prelabel import prelabel_all, prelabel_video
 
@@ -10,7 +10,7 @@ from inference.teachers.prelabel import prelabel_all, prelabel_video
 @shared_task(name="gpu.prelabel_video")
 def prelabel_video_task(video_id: int) -> int:
     """Teacher (and student) prelabels for one video; marks it ready."""
-    with heartbeat(video_id):
+    with video_lock(video_id), heartbeat(video_id):
         return prelabel_video(video_id)
 
 
