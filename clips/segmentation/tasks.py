@@ -49,16 +49,21 @@ def find_speakers_task(video_id: int) -> int:
     return _stage(video_id, Video.Stage.SPEAKERS)
 
 
-@shared_task(name="io.cut_segment_audio")
-def cut_segment_audio_task(video_id: int) -> int:
+def _segments_step(video_id: int, work, what: str) -> None:
+    """One half of the 'segments' stage (audio clips, face crops), under the video's lock."""
     with video_lock(video_id):
         if _pending(video_id, Video.Stage.SEGMENTS):
             try:
                 with heartbeat(video_id):
-                    pipeline.cut_segment_audio(video_id)
+                    work(video_id)
             except Exception as exc:
-                pipeline.fail(video_id, f"Segmentation failed cutting audio clips: {pipeline._reason(exc)}")
+                pipeline.fail(video_id, f"Segmentation failed {what}: {pipeline._reason(exc)}")
                 raise
+
+
+@shared_task(name="io.cut_segment_audio")
+def cut_segment_audio_task(video_id: int) -> int:
+    _segments_step(video_id, pipeline.cut_segment_audio, "cutting audio clips")
     return video_id
 
 
@@ -70,14 +75,7 @@ def face_crops_task(video_id: int) -> int:
 
 
 def _stage_crops(video_id: int) -> None:
-    with video_lock(video_id):
-        if _pending(video_id, Video.Stage.SEGMENTS):
-            try:
-                with heartbeat(video_id):
-                    pipeline.make_segment_crops(video_id)
-            except Exception as exc:
-                pipeline.fail(video_id, f"Segmentation failed making face crops: {pipeline._reason(exc)}")
-                raise
+    _segments_step(video_id, pipeline.make_segment_crops, "making face crops")
     Video.objects.filter(pk=video_id, stage=Video.Stage.SEGMENTS).update(
         status=Video.Status.PRELABELLING, progress=pipeline.PRELABEL_START)
 
