@@ -96,12 +96,13 @@ class LiveWorker:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        broker = os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{workdir / 'broker.sqlite3'}"
+        broker = _own_redis_db(os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{workdir / 'broker.sqlite3'}")
         results = (broker if broker.startswith("redis") else f"db+sqlite:///{workdir / 'results.sqlite3'}")
+        self.database_url = _own_postgres_db(os.environ.get("DATABASE_URL")) or f"sqlite:///{workdir / 'db.sqlite3'}"
         self.env = {
             **os.environ,
             "LSE_VAR_DIR": str(workdir),
-            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'db.sqlite3'}",
+            "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": broker,
             "CELERY_RESULT_BACKEND": results,
             "MEDIA_ROOT": str(workdir / "media"),
@@ -149,8 +150,49 @@ class LiveWorker:
         if getattr(self, "log", None):
             self.log.close()
 
+    def drop_database(self):
+        """Remove this worker's own PostgreSQL database (SQLite files go with the tmp folder)."""
+        if self.database_url != os.environ.get("DATABASE_URL") and self.database_url.startswith("postgres"):
+            import psycopg
+            base = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
     def logs(self) -> str:
         return (self.workdir / "worker.log").read_text(errors="replace")
+
+
+# Each live worker gets a database and a broker of its own, also on CI's shared
+# PostgreSQL + Redis: rows or queued tasks left by one worker test (a live training
+# run, a seeded segment) must not change what the next one sees.
+_redis_db_counter = iter(range(1, 16))
+
+
+def _own_redis_db(url: str) -> str:
+    if not url.startswith("redis"):
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+    index = next(_redis_db_counter, None)
+    if index is None:
+        return url
+    parts = urlsplit(url)
+    import redis
+    redis.Redis.from_url(urlunsplit(parts._replace(path=f"/{index}"))).flushdb()
+    return urlunsplit(parts._replace(path=f"/{index}"))
+
+
+def _own_postgres_db(url: str | None) -> str | None:
+    if not url or not url.startswith(("postgres://", "postgresql://")):
+        return url
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'postgres'}_w{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture
@@ -158,6 +200,7 @@ def live_worker(tmp_path_factory):
     worker = LiveWorker(tmp_path_factory.mktemp("worker")).start()
     yield worker
     worker.stop()
+    worker.drop_database()
 
 
 def wait_for(predicate, timeout=60.0, interval=0.25):

@@ -47,6 +47,7 @@ def live_worker(tmp_path_factory):
     worker.env["STUDENT_MIN_EVAL_SEGMENTS"] = "2"
     yield worker.start()
     worker.stop()
+    worker.drop_database()
 
 
 @pytest.mark.worker
