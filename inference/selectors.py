@@ -11,7 +11,6 @@ from django.db.models import Count
 from clips.models import Segment
 
 from .models import ModelVersion, Prelabel
-from .teachers.prelabel import missing_prelabels
 
 Kind = ModelVersion.Kind
 
@@ -112,6 +111,16 @@ def model_rows(kind: str) -> list[dict]:
                      "older": bool(active and not mv.is_active and mv.created_at < active.created_at),
                      "confusion_url": default_storage.url(png) if png else None})
     return rows
+
+
+def with_faces(queryset):
+    """Segments a face model can prelabel (they have face crops)."""
+    return queryset.exclude(face_crops=[]).exclude(face_crops__isnull=True)
+
+
+def missing_prelabels(model_version: ModelVersion) -> int:
+    """Segments with faces that this version has not prelabelled yet."""
+    return with_faces(Segment.objects).exclude(prelabels__model_version=model_version).count()
 
 
 def prelabel_status(active_teacher: ModelVersion | None) -> dict:
