@@ -38,8 +38,10 @@ class AssignmentAdmin(LargeTableAdmin):
 
 
 @admin.register(ReviewedLabel)
-class ReviewedLabelAdmin(admin.ModelAdmin):
+class ReviewedLabelAdmin(LargeTableAdmin):
     list_display = ("id", "segment", "reviewer", "category", "valence", "arousal", "updated_at")
+    list_select_related = ("segment", "reviewer")
+    raw_id_fields = ("segment",)
 
 
 @admin.register(GoldLabel)
