@@ -71,3 +71,12 @@ def test_any_page_of_a_long_list_opens(admin_client, make_annotator, monkeypatch
     shown = [int(pk) for pk in re.findall(r'/admin/clips/segment/(\d+)/change/', page.content.decode())]
     assert shown == [s.pk for s in segments[::-1][21:24]]
     assert admin_client.get("/admin/clips/segment/?p=11").status_code == 302  # past the end: the usual redirect
+
+
+def test_queue_entries_filter_by_bucket_without_scanning_them(admin_client, make_annotator):
+    add_corpus(1, [make_annotator("a1")])
+    queries = page_queries(admin_client, "/admin/annotation/queueentry/")
+    assert not [q for q in queries if "DISTINCT" in q]
+    page = admin_client.get("/admin/annotation/queueentry/?bucket=sad").content.decode()
+    assert page.count("/change/") == 3 and "no prediction" in page
+    assert admin_client.get("/admin/annotation/queueentry/?bucket=fear").content.decode().count("/change/") == 0
