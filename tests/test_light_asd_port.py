@@ -80,3 +80,20 @@ def test_the_fast_frame_layout_computes_the_published_visual_encoder():
         plain = _plain_visual_encoder(encoder, x)
     assert fast.shape == (2, 9, 128)
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_bfloat16_convolutions_keep_the_probabilities_and_a_bad_precision_is_refused():
+    from clips.segmentation.light_asd import use_bfloat16
+
+    model = load_light_asd()
+    torch.manual_seed(2)
+    faces = torch.rand(1, 30, 112, 112) * 255
+    mfcc = torch.randn(1, 120, 13) * 10
+    with torch.inference_mode():
+        exact = model(faces, mfcc)
+        fast = model(faces, mfcc, bfloat16=True)
+    assert fast.dtype == torch.float32 and not torch.equal(fast, exact)  # it did run in bfloat16
+    assert float((fast - exact).abs().max()) < 0.03
+    assert use_bfloat16("bfloat16") and not use_bfloat16("float32")
+    with pytest.raises(ValueError, match="precision"):
+        use_bfloat16("fp8")
