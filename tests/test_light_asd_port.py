@@ -47,11 +47,15 @@ def test_one_probability_per_video_frame_from_four_audio_frames_each():
     assert probs.shape == (2, 10) and bool(((probs >= 0) & (probs <= 1)).all())
 
 
+def _random_inputs(frames: int, seed: int):
+    """Grey 0..255 faces and MFCC-sized noise for `frames` video frames."""
+    torch.manual_seed(seed)
+    return torch.rand(1, frames, 112, 112) * 255, torch.randn(1, 4 * frames, 13) * 10
+
+
 def test_the_visual_encoder_in_pieces_gives_the_one_pass_result():
     model = load_light_asd()
-    torch.manual_seed(0)
-    faces = torch.rand(1, 40, 112, 112) * 255
-    mfcc = torch.randn(1, 160, 13) * 10
+    faces, mfcc = _random_inputs(40, seed=0)
     with torch.inference_mode():
         whole = model.embed(faces, mfcc, piece=40)
         pieces = model.embed(faces, mfcc, piece=7)
@@ -86,9 +90,7 @@ def test_bfloat16_convolutions_keep_the_probabilities_and_a_bad_precision_is_ref
     from clips.segmentation.light_asd import use_bfloat16
 
     model = load_light_asd()
-    torch.manual_seed(2)
-    faces = torch.rand(1, 30, 112, 112) * 255
-    mfcc = torch.randn(1, 120, 13) * 10
+    faces, mfcc = _random_inputs(30, seed=2)
     with torch.inference_mode():
         exact = model(faces, mfcc)
         fast = model(faces, mfcc, bfloat16=True)
