@@ -45,7 +45,11 @@ class FaceParams:
     # The only face on screen turning into someone else (encoding distance above this
     # between consecutive encodings) is a cut, even when the pixels barely change.
     identity_cut_distance: float = 0.6
-    identity_check_every_s: float = 2.0  # a lone face's encoding is compared this often (~70 ms each)
+    # A lone face's encoding (~70 ms or more each) is compared where the picture jumps (a frame
+    # differs this many times more than the frames of the 2 s before did), with each refresh,
+    # at the track's end, and at least this often.
+    identity_jump_ratio: float = 2.0
+    identity_check_every_s: float = 5.0
 
 
 @dataclass(frozen=True)
