@@ -239,6 +239,7 @@ def serve(repeat: int, teacher_id: int, workdir: Path, database_url: str) -> dic
     from inference.models import ModelVersion
 
     rng = random.Random(1)
+    load_before = os.getloadavg()[0]  # 2 shared cores: say how busy the machine was
     results: dict[str, list[float]] = {}
     staff = Client()
     staff.force_login(User.objects.get(username="staff"))
@@ -270,7 +271,7 @@ def serve(repeat: int, teacher_id: int, workdir: Path, database_url: str) -> dic
     after_model, _ = next_and_label(third, rng)
     results["annotator: first next after a new teacher model"] = [after_model]
     return {"urls": {url: [round(ms, 1) for ms in values] for url, values in results.items()},
-            "web_peak_mb": round(peak_mb()), **imported}
+            "web_peak_mb": round(peak_mb()), "load_avg": [load_before, os.getloadavg()[0]], **imported}
 
 
 def child(phase: str, workdir: Path, database_url: str, extra: list[str]) -> dict:
@@ -295,9 +296,11 @@ def report(built: dict, worker: dict, served: dict, database: str) -> None:
           f"{built['labels']} labels; queue full build (once) {built['queue_full_build_s']} s; "
           f"agreement task {worker['agreement_refresh_s']} s, worker peak {worker['worker_peak_mb']} MB; "
           f"import of {IMPORTED} segments: rows {served['import_rows_s']} s, marking ready (queue update) "
-          f"{served['import_ready_s']} s", file=sys.stderr)
+          f"{served['import_ready_s']} s; load average (1 min) {served['load_avg'][0]:.2f} before timing, "
+          f"{served['load_avg'][1]:.2f} after", file=sys.stderr)
     summary = {"database": database, **{k: v for k, v in built.items() if k != "teacher_id"}, **worker,
-               "import_ready_s": served["import_ready_s"], "web_peak_mb": served["web_peak_mb"], "worst_url": worst[0], "worst_p95_ms": round(worst[2], 1),
+               "import_ready_s": served["import_ready_s"], "load_avg": served["load_avg"],
+               "web_peak_mb": served["web_peak_mb"], "worst_url": worst[0], "worst_p95_ms": round(worst[2], 1),
                "over_300ms": [r[0] for r in rows if r[2] >= 300]}
     print(json.dumps(summary))
     print(f"worst p95 {worst[2]:.1f} ms ({worst[0]}); web process peak memory {served['web_peak_mb']} MB")
