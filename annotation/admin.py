@@ -1,9 +1,11 @@
 from django.contrib import admin
 
 from labelstudio_emo.admin_lists import LargeTableAdmin
+from labelstudio_emo.emotions import EMOTIONS
 
 from .models import (AgreementSnapshot, Assignment, Export, GoldLabel, Label, LabelHistory, QueueEntry, QueueSnapshot,
                      ReviewedLabel, SegmentAggregate)
+from .queue_state import NO_PREDICTION
 
 
 class LabelHistoryInline(admin.TabularInline):
@@ -38,8 +40,10 @@ class AssignmentAdmin(LargeTableAdmin):
 
 
 @admin.register(ReviewedLabel)
-class ReviewedLabelAdmin(admin.ModelAdmin):
+class ReviewedLabelAdmin(LargeTableAdmin):
     list_display = ("id", "segment", "reviewer", "category", "valence", "arousal", "updated_at")
+    list_select_related = ("segment", "reviewer")
+    raw_id_fields = ("segment",)
 
 
 @admin.register(GoldLabel)
@@ -58,13 +62,26 @@ class ExportAdmin(admin.ModelAdmin):
         return False  # made on the Exports page / API / export_corpus, which build them
 
 
+class BucketFilter(admin.SimpleListFilter):
+    """The queue's balancing buckets are the emotion classes (or none): listed as such, not
+    found by a SELECT DISTINCT over every entry."""
+
+    title, parameter_name = "bucket", "bucket"
+
+    def lookups(self, request, model_admin):
+        return [(c, c) for c in EMOTIONS] + [(NO_PREDICTION, "no prediction")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(bucket=self.value()) if self.value() else queryset
+
+
 @admin.register(QueueEntry)
 class QueueEntryAdmin(LargeTableAdmin):
     """Derived state of the queue (annotation/queue_state.py): shown, never edited by hand."""
 
     list_display = ("segment", "bucket", "uncertainty", "queueable", "taken", "is_open")
     list_select_related = ("segment",)
-    list_filter = ("is_open", "bucket")
+    list_filter = ("is_open", BucketFilter)
     readonly_fields = [f.name for f in QueueEntry._meta.fields]
 
     def has_add_permission(self, request):

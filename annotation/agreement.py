@@ -148,16 +148,6 @@ def krippendorff_alpha(ratings: Iterable[Rating], level: str) -> float | None:
     return sums.alpha()
 
 
-def alpha_from_counts(value_counts, level: str, domain) -> float | None:
-    """Krippendorff's alpha from a units x values table of counts (`domain`:
-    the value of each column), e.g. an export's rows; same sums, same result."""
-    sums = NominalAlphaSums() if level == "nominal" else IntervalAlphaSums()
-    for row in value_counts:
-        values = [value for value, count in zip(domain, row) for _ in range(int(count))]
-        sums.add_unit(values if level == "nominal" else [float(v) for v in values])
-    return sums.alpha()
-
-
 def ccc(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Lin's concordance correlation coefficient (population moments)."""
     if len(x) != len(y):

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
+from clips.readiness import video_ready
 from inference.models import Prelabel
 from labelstudio_emo.permissions import ANNOTATORS_GROUP
 
@@ -65,3 +66,10 @@ def prelabel_rewritten(sender, instance, created, **kwargs):
     nothing here: the queue's fingerprint already sees them."""
     if not created:
         queue_state.recompute({instance.segment_id})
+
+
+@receiver(video_ready, dispatch_uid="queue_video_ready")
+def rank_ready_video(sender, video_id, **kwargs):
+    """The worker that finished a video ranks its segments now (an incremental
+    update), so the first annotator to ask afterwards finds the queue current."""
+    queue_state.ensure_fresh()

@@ -84,6 +84,13 @@ def warm_up(params) -> None:
         light_asd_network(params.speakers.asd_weights or None)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (ffmpeg), s: less
+    affected than wall time when other work shares the cores."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def peak_mb() -> float:
     """Peak resident memory of this process so far, MB (ffmpeg children stream
     frames through a pipe and stay small; their ru_maxrss only echoes ours at fork)."""
@@ -116,15 +123,17 @@ def main():
           f"{params.speakers.model}, {os.cpu_count()} CPUs, {threads} torch threads", file=sys.stderr)
 
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     peaks: dict[str, float] = {}
 
     def timed(name, fn, *a, **kw):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         out = fn(*a, **kw)
         times[name] = time.perf_counter() - start
+        cpu[name] = cpu_seconds() - start_cpu
         peaks[name] = peak_mb()
         print(f"  {name:<10} {times[name]:7.2f} s  {duration / max(times[name], 1e-9):9.1f}x real time"
-              f"   peak memory so far {peaks[name]:5.0f} MB", file=sys.stderr)
+              f"  cpu {cpu[name]:6.2f} s   peak memory so far {peaks[name]:5.0f} MB", file=sys.stderr)
         return out
 
     # A worker process imports the libraries and loads the networks once (cached per process),
@@ -160,7 +169,8 @@ def main():
     me = peak_mb()
     on_screen = sum(1 for s in segments if s.track is not None)
     print(f"  {'total':<10} {total:7.2f} s  {duration / total:7.1f}x real time "
-          f"({duration / (total + startup):.1f}x with startup)", file=sys.stderr)
+          f"({duration / (total + startup):.1f}x with startup), cpu {sum(cpu.values()):.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(f"scenes {len(scenes)}, tracks {len(tracks)}, segments {len(segments)} ({on_screen} on screen), "
           f"crops {crops}; peak memory {me:.0f} MB", file=sys.stderr)
     print(json.dumps({
@@ -169,6 +179,8 @@ def main():
         "startup_s": round(startup, 2), "torch_threads": threads,
         "x_realtime": {k: round(duration / max(v, 1e-9), 1) for k, v in times.items()},
         "seconds": {k: round(v, 2) for k, v in times.items()},
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()}, "cpu_seconds_total": round(sum(cpu.values()), 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "peak_rss_mb": round(me), "peak_rss_mb_after": {k: round(v) for k, v in peaks.items()},
         "scenes": len(scenes), "tracks": len(tracks), "segments": len(segments), "on_screen": on_screen,
     }))

@@ -11,7 +11,8 @@ the assignments and history the queue would have written. Then, in a fresh
 process (a web process's memory, not the builder's), it times with Django's
 test client, as staff, every staff page and API (a few requests each), the
 annotator's first and later next + label, and the first next after an import
-of 1,000 more segments; prints p50/p95 per URL, the worst, and the process's
+of 1,000 more segments (written by another process, a worker's, which marks
+each video ready as the prelabel stage does); prints p50/p95 per URL, the worst, and the process's
 peak memory (ru_maxrss). The agreement report is computed as the Celery
 worker would (its time and peak memory are printed too).
 
@@ -68,8 +69,9 @@ def _bulk(model, rows, batch=5000):
         model.objects.bulk_create(rows[i:i + batch], batch_size=batch)
 
 
-def add_videos(n_videos: int, per_video: int, teacher, rng: random.Random, tag: str) -> list[int]:
-    """Ready videos with segments and one teacher prelabel each; returns segment ids."""
+def add_videos(n_videos: int, per_video: int, teacher, rng: random.Random, tag: str,
+               status: str = "ready") -> list[int]:
+    """Videos with segments and one teacher prelabel each; returns segment ids."""
     import math
 
     from clips.models import Segment, Video
@@ -77,7 +79,7 @@ def add_videos(n_videos: int, per_video: int, teacher, rng: random.Random, tag: 
     from labelstudio_emo.emotions import EMOTIONS
 
     videos = Video.objects.bulk_create([
-        Video(extractor="bench", external_id=f"{tag}-{i}", title=f"bench video {tag} {i}", status="ready",
+        Video(extractor="bench", external_id=f"{tag}-{i}", title=f"bench video {tag} {i}", status=status,
               width=640, height=360, duration=per_video * 2.0 + 2) for i in range(n_videos)], batch_size=1000)
     segments = []
     for video in videos:
@@ -152,6 +154,23 @@ def build(n_segments: int, n_videos: int) -> dict:
             "teacher_id": teacher.pk}
 
 
+def worker_import(teacher_id: int) -> dict:
+    """An import as the Celery worker ends it: the videos' segments and prelabels
+    are written, then the prelabel stage marks each video ready
+    (clips.readiness.mark_ready, whose receivers update the queue here)."""
+    from clips.models import Video
+    from clips.readiness import mark_ready
+    from inference.models import ModelVersion
+
+    started = time.perf_counter()
+    add_videos(IMPORTED // PER_IMPORTED_VIDEO, PER_IMPORTED_VIDEO, ModelVersion.objects.get(pk=teacher_id),
+               random.Random(2), "import", status=Video.Status.PRELABELLING)
+    written = time.perf_counter()
+    for video_id in Video.objects.filter(external_id__startswith="import-").values_list("pk", flat=True):
+        mark_ready(video_id)
+    return {"import_rows_s": round(written - started, 2), "import_ready_s": round(time.perf_counter() - written, 2)}
+
+
 def worker_refresh() -> dict:
     """What the Celery task does after labels change (run in its own process)."""
     from annotation import agreement_store
@@ -212,7 +231,7 @@ def next_and_label(client, rng: random.Random) -> tuple[float, float]:
     return next_ms, label_ms
 
 
-def serve(repeat: int, teacher_id: int) -> dict:
+def serve(repeat: int, teacher_id: int, workdir: Path, database_url: str) -> dict:
     """Runs in a fresh process: only what a web process holds counts in its peak memory."""
     from django.contrib.auth.models import User
     from django.test import Client
@@ -220,6 +239,7 @@ def serve(repeat: int, teacher_id: int) -> dict:
     from inference.models import ModelVersion
 
     rng = random.Random(1)
+    load_before = os.getloadavg()[0]  # 2 shared cores: say how busy the machine was
     results: dict[str, list[float]] = {}
     staff = Client()
     staff.force_login(User.objects.get(username="staff"))
@@ -236,8 +256,7 @@ def serve(repeat: int, teacher_id: int) -> dict:
     results["annotator: later next"] = [n for n, _ in later]
     results["annotator: later label"] = [lab for _, lab in later]
 
-    add_videos(IMPORTED // PER_IMPORTED_VIDEO, PER_IMPORTED_VIDEO, ModelVersion.objects.get(pk=teacher_id),
-               random.Random(2), "import")
+    imported = child("import", workdir, database_url, ["--teacher", str(teacher_id)])
     newcomer = Client()
     newcomer.force_login(User.objects.get(username=f"annotator{ANNOTATORS + 1}"))
     after_import, _ = next_and_label(newcomer, rng)
@@ -252,7 +271,7 @@ def serve(repeat: int, teacher_id: int) -> dict:
     after_model, _ = next_and_label(third, rng)
     results["annotator: first next after a new teacher model"] = [after_model]
     return {"urls": {url: [round(ms, 1) for ms in values] for url, values in results.items()},
-            "web_peak_mb": round(peak_mb())}
+            "web_peak_mb": round(peak_mb()), "load_avg": [load_before, os.getloadavg()[0]], **imported}
 
 
 def child(phase: str, workdir: Path, database_url: str, extra: list[str]) -> dict:
@@ -275,9 +294,12 @@ def report(built: dict, worker: dict, served: dict, database: str) -> None:
     worst = max(rows, key=lambda r: r[2])
     print(f"database: {database}; {built['segments']} segments in {built['videos']} videos, "
           f"{built['labels']} labels; queue full build (once) {built['queue_full_build_s']} s; "
-          f"agreement task {worker['agreement_refresh_s']} s, worker peak {worker['worker_peak_mb']} MB",
-          file=sys.stderr)
+          f"agreement task {worker['agreement_refresh_s']} s, worker peak {worker['worker_peak_mb']} MB; "
+          f"import of {IMPORTED} segments: rows {served['import_rows_s']} s, marking ready (queue update) "
+          f"{served['import_ready_s']} s; load average (1 min) {served['load_avg'][0]:.2f} before timing, "
+          f"{served['load_avg'][1]:.2f} after", file=sys.stderr)
     summary = {"database": database, **{k: v for k, v in built.items() if k != "teacher_id"}, **worker,
+               "import_ready_s": served["import_ready_s"], "load_avg": served["load_avg"],
                "web_peak_mb": served["web_peak_mb"], "worst_url": worst[0], "worst_p95_ms": round(worst[2], 1),
                "over_300ms": [r[0] for r in rows if r[2] >= 300]}
     print(json.dumps(summary))
@@ -290,7 +312,7 @@ def main():
     parser.add_argument("--videos", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5, help="timed requests per URL (after one warm-up)")
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database (default: SQLite)")
-    parser.add_argument("--phase", choices=["build", "worker", "serve"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["build", "worker", "serve", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--teacher", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -301,8 +323,10 @@ def main():
             result = build(args.segments, args.videos)
         elif args.phase == "worker":
             result = worker_refresh()
+        elif args.phase == "import":
+            result = worker_import(args.teacher)
         else:
-            result = serve(args.repeat, args.teacher)
+            result = serve(args.repeat, args.teacher, Path(args.workdir), args.database_url)
         print(json.dumps(result))
         return
 

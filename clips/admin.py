@@ -6,7 +6,7 @@ from .models import FaceTrack, Person, ReferencePhoto, Scene, Segment, Video
 
 
 @admin.register(Video)
-class VideoAdmin(admin.ModelAdmin):
+class VideoAdmin(LargeTableAdmin):
     list_display = ("id", "title", "extractor", "external_id", "status", "progress", "duration", "created_at")
     list_filter = ("status", "extractor")
     search_fields = ("title", "external_id", "channel", "source_url")

@@ -64,6 +64,9 @@ class Video(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The video list's order (newest first): its page of 50 is read from the index, so the
+        # per-video segment and scene counts run for those 50 rows only, not for every video.
+        indexes = [models.Index(fields=["-created_at", "-id"], name="video_newest_first")]
         constraints = [
             models.UniqueConstraint(fields=["extractor", "external_id"], name="video_unique_source"),
             models.CheckConstraint(condition=Q(progress__lte=100), name="video_progress_le_100"),

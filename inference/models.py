@@ -79,6 +79,8 @@ class TrainingRun(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
+    LIVE = (Status.QUEUED, Status.RUNNING)  # at most one run at a time is live (constraint below)
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     export = models.ForeignKey("annotation.Export", null=True, blank=True, on_delete=models.SET_NULL)
     config = models.JSONField(default=dict, blank=True)
@@ -93,6 +95,11 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    @classmethod
+    def live(cls) -> "TrainingRun | None":
+        """The queued or running run, if any."""
+        return cls.objects.filter(status__in=cls.LIVE).first()
 
     class Meta:
         ordering = ["-created_at"]

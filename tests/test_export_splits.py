@@ -109,7 +109,7 @@ def test_card_agreement_matches_krippendorff_on_rater_matrix():
         truth, labels = rng.randrange(7), []
         for r in rng.sample(range(4), 2 + u % 2):
             c = truth if rng.random() < 0.6 else rng.randrange(7)
-            v = round(rng.uniform(-1, 1), 1)
+            v = rng.uniform(-1, 1)  # unrounded, as an API client may send
             labels.append({"annotator": f"r{r}", "category": EMOTIONS[c], "valence": v, "arousal": v})
             cats[r, u], vals[r, u] = c, v
         rows.append({"labels": labels, "vote_share": 0.5, "category": EMOTIONS[truth]})
@@ -119,3 +119,27 @@ def test_card_agreement_matches_krippendorff_on_rater_matrix():
     assert (figures.units, figures.raters) == (120, 4)
     single = agreement_figures([{"labels": rows[0]["labels"][:1], "vote_share": 1.0, "category": "sad"}])
     assert single.alpha_category is None and single.units == 0
+
+
+def test_card_agreement_counts_every_segment_of_a_large_export():
+    """Above 10,000 rated segments the card used to sample them and round V/A to 0.1."""
+    from annotation.agreement import Rating, krippendorff_alpha
+    from annotation.export.card import agreement_figures
+
+    rng = random.Random(5)
+    rows, valence, category = [], [], []
+    for u in range(12_000):
+        agree = u >= 10_000  # the last 2,000 segments: the raters agree exactly
+        v0, labels = rng.uniform(-1, 1), []
+        for r in rng.sample(range(6), 3):
+            v = v0 if agree else round(v0 + rng.gauss(0, 0.3), 3)
+            c = "happy" if agree else rng.choice(EMOTIONS)
+            labels.append({"annotator": f"r{r}", "category": c, "valence": v, "arousal": v})
+            valence.append(Rating(f"r{r}", u, v))
+            category.append(Rating(f"r{r}", u, c))
+        rows.append({"labels": labels, "vote_share": 1.0 if agree else None, "category": "happy" if agree else None})
+    figures = agreement_figures(rows)
+    assert figures.units == 12_000
+    assert figures.alpha_valence == pytest.approx(krippendorff_alpha(valence, "interval"), abs=1e-12)
+    assert figures.alpha_category == pytest.approx(krippendorff_alpha(category, "nominal"), abs=1e-12)
+    assert figures.alpha_arousal == figures.alpha_valence

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from clips.segmentation.light_asd import (WEIGHTS, WEIGHTS_SHA256, LightASD, load_light_asd, renamed_state_dict,
                                           sha256_file)
@@ -46,12 +47,55 @@ def test_one_probability_per_video_frame_from_four_audio_frames_each():
     assert probs.shape == (2, 10) and bool(((probs >= 0) & (probs <= 1)).all())
 
 
+def _random_inputs(frames: int, seed: int):
+    """Grey 0..255 faces and MFCC-sized noise for `frames` video frames."""
+    torch.manual_seed(seed)
+    return torch.rand(1, frames, 112, 112) * 255, torch.randn(1, 4 * frames, 13) * 10
+
+
 def test_the_visual_encoder_in_pieces_gives_the_one_pass_result():
     model = load_light_asd()
-    torch.manual_seed(0)
-    faces = torch.rand(1, 40, 112, 112) * 255
-    mfcc = torch.randn(1, 160, 13) * 10
+    faces, mfcc = _random_inputs(40, seed=0)
     with torch.inference_mode():
         whole = model.embed(faces, mfcc, piece=40)
         pieces = model.embed(faces, mfcc, piece=7)
     torch.testing.assert_close(pieces, whole, rtol=1e-4, atol=1e-4)
+
+
+def _plain_visual_encoder(encoder, x):
+    """The published visual encoder written plainly: 3-D convolutions, batch norms, 3-D pooling."""
+    def block(blk, x):
+        def branch(k):
+            y = F.relu(getattr(blk, f"bn_s_{k}")(getattr(blk, f"s_{k}")(x)))
+            return F.relu(getattr(blk, f"bn_t_{k}")(getattr(blk, f"t_{k}")(y)))
+        return F.relu(blk.bn_last(blk.last(branch(3) + branch(5))))
+
+    x = F.max_pool3d(block(encoder.block1, x), (1, 3, 3), (1, 2, 2), (0, 1, 1))
+    x = F.max_pool3d(block(encoder.block2, x), (1, 3, 3), (1, 2, 2), (0, 1, 1))
+    return block(encoder.block3, x).amax(dim=(3, 4)).transpose(1, 2)
+
+
+def test_the_fast_frame_layout_computes_the_published_visual_encoder():
+    encoder = load_light_asd().backbone.visualEncoder
+    torch.manual_seed(1)
+    x = torch.randn(2, 1, 9, 112, 112)  # two sequences: time convolutions must not mix them
+    with torch.inference_mode():
+        fast = encoder(x)
+        plain = _plain_visual_encoder(encoder, x)
+    assert fast.shape == (2, 9, 128)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_bfloat16_convolutions_keep_the_probabilities_and_a_bad_precision_is_refused():
+    from clips.segmentation.light_asd import use_bfloat16
+
+    model = load_light_asd()
+    faces, mfcc = _random_inputs(30, seed=2)
+    with torch.inference_mode():
+        exact = model(faces, mfcc)
+        fast = model(faces, mfcc, bfloat16=True)
+    assert fast.dtype == torch.float32 and not torch.equal(fast, exact)  # it did run in bfloat16
+    assert float((fast - exact).abs().max()) < 0.03
+    assert use_bfloat16("bfloat16") and not use_bfloat16("float32")
+    with pytest.raises(ValueError, match="precision"):
+        use_bfloat16("fp8")

@@ -113,6 +113,20 @@ def test_a_cut_between_two_similar_talking_heads_is_found_by_identity(tmp_path):
     assert found.tracks[0].end < scenes[1].start <= found.tracks[1].start
 
 
+@pytest.mark.shared_media
+def test_a_short_shot_of_someone_else_between_two_of_the_same_person_is_cut_out(tmp_path):
+    """A -> B (1.5 s) -> A with pixels alone finding nothing (one scene given): B's shot
+    is cut out on both sides, and the two A tracks are one identity."""
+    from tests.media.grid_composites import montage
+
+    a, b = shared_media("clips", "grid_bbaf2n.mpg"), shared_media("clips", "grid_brbk7n.mpg")
+    comp = montage([a, b, a], [2.1, 1.5, 2.4], tmp_path / "aba.mp4")
+    found = find_faces(comp.path, [Scene(0, 0.0, comp.duration)])
+    assert len(found.cuts) == 2 and all(abs(c - t) <= 0.15 for c, t in zip(found.cuts, comp.cuts))
+    first, middle, last = found.tracks
+    assert first.identity == last.identity != middle.identity
+
+
 def test_split_scenes_adds_cuts_and_assign_scenes_follows_them():
     scenes = [Scene(0, 0.0, 4.0), Scene(1, 4.0, 10.0)]
     split = split_scenes(scenes, [2.0, 4.02, 7.5, 12.0], min_scene_s=0.5)

@@ -20,7 +20,7 @@ from inference.models import ModelVersion, Prelabel, TrainingRun
 from inference.student import services
 from inference.student.data import ensure_splits, read_export
 from inference.student.predict import checkpoint_bytes
-from inference.teachers.fer_weights import sha256_hex
+from inference.checksums import sha256_hex
 from inference.student.train import TrainConfig, evaluate_items, train_student
 from inference.student.model import ModelConfig
 from tests.media.espeak_emotions import cached_clips, write_export_zip

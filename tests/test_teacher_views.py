@@ -28,6 +28,18 @@ def test_staff_sees_teachers_and_training_runs(staff_client):
     assert staff_client.get(f"/api/models/{mv.pk}/").json()["sha256"] == mv.sha256
 
 
+def test_each_model_lists_how_many_prelabels_it_made(staff_client):
+    from tests.annotation_factories import add_prelabel, make_segments, make_video, teacher
+
+    first, second, unused = teacher("fer-a"), teacher("fer-b", active=False), teacher("fer-c", active=False)
+    for i, segment in enumerate(make_segments(make_video(), 5)):
+        add_prelabel(segment, model=first)
+        if i % 2:
+            add_prelabel(segment, model=second)
+    counts = {row["label"]: row["prelabel_count"] for row in staff_client.get("/api/models/").json()["results"]}
+    assert counts == {"fer-a@1": 5, "fer-b@1": 2, "fer-c@1": 0}
+
+
 def test_activate_switches_and_reprelabel_runs(staff_client, tmp_path):
     import io
 

@@ -107,6 +107,21 @@ def test_videos_filter_counts_follow_the_search_and_rows_show_labelling(staff_cl
     assert 'data-labelled="1" data-needed="2"' in row and "1</span> labelled" in row
 
 
+def test_label_activity_counts_today_and_this_week(two_annotators):
+    from annotation.progress import label_activity
+
+    wednesday_noon = timezone.make_aware(timezone.datetime(2026, 11, 25, 12, 0))
+    first, second = two_annotators
+    segments = make_segments(make_video(), 4)
+    ages = {segments[0]: timezone.timedelta(hours=1), segments[1]: timezone.timedelta(hours=2),  # today
+            segments[2]: timezone.timedelta(days=1),  # Tuesday: this week
+            segments[3]: timezone.timedelta(days=9)}  # the week before
+    for segment, user in zip(segments, [first, first, second, second]):
+        label(segment, user)
+        Label.objects.filter(segment=segment).update(created_at=wednesday_noon - ages[segment])
+    assert label_activity(now=wednesday_noon) == {"today": 2, "week": 3, "active_annotators": 2}
+
+
 def test_dashboard_figures_match_the_database(staff_client, two_annotators, settings):
     settings.ANNOTATION_LABELS_PER_SEGMENT = 2
     video = make_video()

@@ -7,22 +7,16 @@ from under which licence, and what it cannot be trusted for.
 """
 
 import json
-import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotation.agreement import alpha_from_counts
+from annotation.agreement import IntervalAlphaSums, NominalAlphaSums
 from labelstudio_emo.emotions import EMOTIONS
 
 from .splits import SPLITS
 from labelstudio_emo.safe_text import markdown_link, markdown_text
-
-# V/A are rounded to this grid for α: the krippendorff package builds a units x values x values
-# array, so 21 values keep it small (10,000 segments: ~35 MB) where raw floats would need gigabytes.
-VA_STEP = 0.1
-ALPHA_MAX_UNITS = 10_000
 
 
 @dataclass
@@ -37,36 +31,24 @@ class Agreement:
     unanimous_share: float | None     # share of those where everyone agreed
     labels_per_segment: dict = field(default_factory=dict)  # {n labels: segments}
     per_class_vote_share: dict = field(default_factory=dict)
-    alpha_sampled: int = 0            # α computed on this many randomly sampled segments (0 = all)
 
 
 def agreement_figures(rows: list[dict]) -> Agreement:
     raters = sorted({label["annotator"] for row in rows for label in row["labels"]})
-    index = {name: i for i, name in enumerate(raters)}
     multi = [row for row in rows if len(row["labels"]) >= 2]
     per_n = Counter(len(row["labels"]) for row in rows)
     agreement = Agreement(None, None, None, len(multi), len(raters), sum(per_n[k] * k for k in per_n),
                           None, None, dict(sorted(per_n.items())))
     if multi and raters:
-        sample = multi
-        if len(multi) > ALPHA_MAX_UNITS:  # keeps memory bounded; a seeded sample, said so in the card
-            sample = random.Random(0).sample(multi, ALPHA_MAX_UNITS)
-            agreement.alpha_sampled = ALPHA_MAX_UNITS
-        # value counts (units x values) rather than raters x units: independent of the number of raters
-        grid = range(-round(1 / VA_STEP), round(1 / VA_STEP) + 1)
-        cat = np.zeros((len(sample), len(EMOTIONS)), dtype=np.int64)
-        val = np.zeros((len(sample), len(grid)), dtype=np.int64)
-        aro = np.zeros_like(val)
-        class_index = {c: i for i, c in enumerate(EMOTIONS)}
-        offset = -grid.start
-        for u, row in enumerate(sample):
-            for label in row["labels"]:
-                cat[u, class_index[label["category"]]] += 1
-                val[u, round(label["valence"] / VA_STEP) + offset] += 1  # grid index: interval α is scale-free
-                aro[u, round(label["arousal"] / VA_STEP) + offset] += 1
-        agreement.alpha_category = alpha_from_counts(cat, "nominal", list(range(len(EMOTIONS))))
-        agreement.alpha_valence = alpha_from_counts(val, "interval", list(grid))
-        agreement.alpha_arousal = alpha_from_counts(aro, "interval", list(grid))
+        # Exact α over every segment with repeated labels, V/A as sent: running sums, memory
+        # independent of the number of distinct values (annotation/agreement.py).
+        category, valence, arousal = NominalAlphaSums(), IntervalAlphaSums(), IntervalAlphaSums()
+        for row in multi:
+            category.add_unit([label["category"] for label in row["labels"]])
+            valence.add_unit([float(label["valence"]) for label in row["labels"]])
+            arousal.add_unit([float(label["arousal"]) for label in row["labels"]])
+        agreement.alpha_category, agreement.alpha_valence = category.alpha(), valence.alpha()
+        agreement.alpha_arousal = arousal.alpha()
         shares = [row["vote_share"] for row in multi if row["vote_share"] is not None]
         if shares:
             agreement.mean_vote_share = float(np.mean(shares))
@@ -275,9 +257,7 @@ def render_card(rows: list[dict], *, export_id: int, created_at: str, params: di
          if agreement.per_class_vote_share else ""),
         "",
         "α is 1 for perfect agreement and 0 for chance; n/a means too few repeated labels to compute it. "
-        f"Valence and arousal were rounded to {VA_STEP} for α."
-        + (f" α was computed on a random sample of {agreement.alpha_sampled} of these segments (seed 0)."
-           if agreement.alpha_sampled else ""),
+        "It is computed over every segment with two or more labels, valence and arousal as labelled.",
         "",
         "![agreement](plots/agreement.png)",
         "",

@@ -3,11 +3,12 @@
 from django import forms
 from django.contrib import messages
 from django.core.files.storage import default_storage
+from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -82,16 +83,23 @@ class LongSelectMultiple(forms.SelectMultiple):
 
     def render(self, name, value, attrs=None, renderer=None):
         selected = {str(v) for v in (value or [])}
-        options = format_html_join("", '<option value="{}"{}>{}</option>', (
-            (str(key), mark_safe(" selected") if str(key) in selected else "", label)
-            for key, label in self.choices))
+        options = "".join(
+            f'<option value="{escape(key)}"{" selected" if str(key) in selected else ""}>{escape(label)}</option>'
+            for key, label in self.choices)
         final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
-        return format_html("<select multiple{}>{}</select>", flatatt(final), options)
+        return format_html("<select multiple{}>{}</select>", flatatt(final), mark_safe(options))
+
+
+class VideoChoices(ModelChoiceIterator):
+    """(id, label) of every video from one values_list read, without building 2,000 model instances."""
+
+    def __iter__(self):
+        for pk, title, external_id, channel in self.queryset.values_list("id", "title", "external_id", "channel"):
+            yield pk, f"#{pk} {title or external_id}" + (f" ({channel})" if channel else "")
 
 
 class VideoChoiceField(forms.ModelMultipleChoiceField):
-    def label_from_instance(self, video):
-        return f"#{video.id} {video.title or video.external_id}" + (f" ({video.channel})" if video.channel else "")
+    iterator = VideoChoices
 
 
 class ExportForm(forms.Form):

@@ -71,29 +71,33 @@ def scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, in
     return max(2, w - w % 2), max(2, h - h % 2)
 
 
-def iter_frames(path: str | Path, fps: float, size: tuple[int, int],
-                gray: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+CHANNELS = {"rgb24": 3, "bgr24": 3, "gray": 1}
+
+
+def iter_frames(path: str | Path, fps: float, size: tuple[int, int], gray: bool = False,
+                pix_fmt: str = "rgb24") -> Iterator[tuple[float, np.ndarray]]:
     """Yield (time, RGB frame) at `fps`, scaled to `size` = (width, height);
-    with gray=True, (height, width) grey-level frames (a third of the bytes).
+    with gray=True, (height, width) grey-level frames (a third of the bytes);
+    pix_fmt="bgr24" for OpenCV's channel order.
 
     Frame i is at i / fps seconds: ffmpeg's fps filter picks the source frame
     nearest each tick, so timestamps line up across passes over the same file.
     """
     w, h = size
+    pix_fmt = "gray" if gray else pix_fmt
+    channels = CHANNELS[pix_fmt]
     cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), "-an", "-sn", "-dn",
-           "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", "gray" if gray else "rgb24",
-           "-f", "rawvideo", "-"]
-    channels = 1 if gray else 3
+           "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * channels * 2)
     frame_bytes = w * h * channels
+    shape = (h, w) if channels == 1 else (h, w, channels)
     index = 0
     try:
         while True:
             buf = proc.stdout.read(frame_bytes)
             if len(buf) < frame_bytes:
                 break
-            frame = np.frombuffer(buf, np.uint8)
-            yield index / fps, frame.reshape(h, w) if gray else frame.reshape(h, w, 3)
+            yield index / fps, np.frombuffer(buf, np.uint8).reshape(shape)
             index += 1
     finally:
         proc.stdout.close()

@@ -10,7 +10,10 @@ scenes from the tracks' mean encodings.
 
 Cuts that pixel statistics miss (same background, similar framing): when
 the only face on screen becomes someone else, its track ends there and the
-time is reported as a cut (`find_faces(...).cuts`).
+time is reported as a cut (`find_faces(...).cuts`). An encoding costs ~70 ms
+or more, so the lone face's identity is checked where a change can show: where
+the picture jumps, at the track's end, with every encoding refresh, and at
+least every `identity_check_every_s`; a change is then located by bisection.
 """
 
 from __future__ import annotations
@@ -243,12 +246,21 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
     cuts: list[float] = []
     live: list[_Live] = []
     scene_i = 0
-    # Small grey thumbnails of the last frames: where exactly a new face took over.
+    # Small grey thumbnails of the last frames and how much each differs from the one
+    # before: where the picture jumps (worth an identity check) and where exactly a new
+    # face took over.
     recent: deque[tuple[float, np.ndarray]] = deque(
-        maxlen=int(params.mouth_fps * params.identity_check_every_s) + 2)
+        maxlen=int(params.mouth_fps * (params.identity_check_every_s + params.max_gap_s)) + 2)
+    changes: deque[tuple[float, float]] = deque(maxlen=int(params.mouth_fps * 2) + 2 * det_every)
 
     def close(items):
-        for item in items:
+        for item in list(items):
+            if item.since_check:  # the lone face's last stretch is checked, too
+                cut = _identity_cut(item, params, encode, recent)
+                if cut is not None:
+                    old, item = _split(item, cut)
+                    cuts.append(cut)
+                    close([old])
             tr = item.track
             if item.detections >= params.min_track_detections and tr.end - tr.start >= params.min_track_s:
                 mean = item.mean_encoding()
@@ -266,7 +278,10 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
             if expired:
                 close(expired)
                 live = [x for x in live if x not in expired]
-            recent.append((t, _thumbnail(frame)))
+            thumb = _thumbnail(frame)
+            if recent:
+                changes.append((t, float(np.abs(thumb - recent[-1][1]).mean())))
+            recent.append((t, thumb))
 
             if i % det_every:
                 # Lip motion between detections: the face barely moves in 1/10 s.
@@ -282,7 +297,12 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
                 rects = [r for r in found if min(r.width(), r.height()) >= min_px]
                 live = _assign(rects, live, t, frame, scene_i, params, api, encode, to_source)
                 if len(live) == 1 and len(rects) == 1:
-                    cut = _identity_cut(live[0], t, frame, params, encode, recent)
+                    item = live[0]
+                    item.since_check.append((t, frame, item.last_shape))
+                    jumped = picture_jumped(changes, t - det_every / params.mouth_fps, params.identity_jump_ratio)
+                    due = (jumped or item.checked is None or item.last_encoded == t
+                           or t - item.checked_t >= params.identity_check_every_s - 1e-6)
+                    cut = _identity_cut(item, params, encode, recent) if due else None
                     if cut is not None:
                         old, new = _split(live[0], cut)
                         close([old])
@@ -309,29 +329,44 @@ def _thumbnail(frame: np.ndarray) -> np.ndarray:
     return frame[::8, ::8].mean(axis=2, dtype=np.float32)
 
 
-def _identity_cut(item: _Live, t: float, frame, params: FaceParams, encode, recent) -> float | None:
-    """The time the lone face became someone else, if it did since the last check."""
-    item.since_check.append((t, frame, item.last_shape))
-    if item.checked is not None and t - item.checked_t < params.identity_check_every_s - 1e-6:
-        return None
-    now = encode(frame, item.last_shape)
-    before, last_old, samples = item.checked, item.checked_t, item.since_check
+def picture_jumped(changes, since: float, ratio: float, floor: float = 1.0) -> bool:
+    """Whether a frame after `since` differs from the one before it `ratio` times
+    more than frames did before (median), and by at least `floor` grey levels:
+    a cheap sign that the shot may have changed (a check, not a decision)."""
+    before = [c for ts, c in changes if ts <= since + 1e-6]
+    after = [c for ts, c in changes if ts > since + 1e-6]
+    if not after or len(before) < 3:
+        return False  # nothing to compare with yet (a track's first sample is checked anyway)
+    return max(after) >= max(ratio * float(np.median(before)), floor)
+
+
+def _identity_cut(item: _Live, params: FaceParams, encode, recent) -> float | None:
+    """The time the lone face became someone else, if it did since the last check
+    (the last of `item.since_check` is encoded and compared with the last check)."""
+    samples = item.since_check
+    t, frame, shape = samples[-1]
+    now = encode(frame, shape)
+    before, last_old = item.checked, item.checked_t
     item.checked, item.checked_t, item.since_check = now, t, []
-    if before is None or float(np.linalg.norm(now - before)) <= params.identity_cut_distance:
+    far = lambda s: float(np.linalg.norm(encode(s[1], s[2]) - before)) > params.identity_cut_distance  # noqa: E731
+    if before is None or not far(samples[-1]):
         return None
-    # Someone else: the first detection since the last check that is far from the old face ...
-    first_new = t
-    for ts, fr, shape in samples[:-1]:
-        if float(np.linalg.norm(encode(fr, shape) - before)) > params.identity_cut_distance:
-            first_new = ts
-            break
-        last_old = ts
+    # Someone else: the first sample far from the old face (bisection: one change between checks) ...
+    lo, hi = 0, len(samples) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if far(samples[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    first_new = samples[lo][0]
+    last_old = samples[lo - 1][0] if lo else last_old
     # ... and, between the last old and the first new one, the frame where the picture changed most.
     frames = [(ts, thumb) for ts, thumb in recent if last_old - 1e-6 <= ts <= first_new + 1e-6]
     if len(frames) < 2:
         return round(first_new, 3)
-    changes = [float(np.abs(b - a).mean()) for (_, a), (_, b) in zip(frames, frames[1:])]
-    return round(frames[1 + int(np.argmax(changes))][0], 3)
+    steps = [float(np.abs(b - a).mean()) for (_, a), (_, b) in zip(frames, frames[1:])]
+    return round(frames[1 + int(np.argmax(steps))][0], 3)
 
 
 def _split(item: _Live, cut: float) -> tuple[_Live, _Live]:

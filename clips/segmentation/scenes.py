@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .av import probe
+from .av import iter_frames, probe
 from .params import SceneParams
 
 
@@ -24,17 +24,17 @@ def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams()) -
     """Scenes covering the whole media, in order.
 
     One endless shot gives one scene; audio-only media gives one scene, too.
-    Decoding streams frame by frame (memory bounded), downscaled to
-    `params.analysis_width` before comparing frames.
+    ffmpeg decodes every frame already downscaled to `params.analysis_width`
+    (in its own process, memory bounded) and PySceneDetect's detector compares
+    them as they stream by.
     """
     info = probe(video_path)
     if not info.has_video:
         return _whole(info.duration)
 
-    from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, open_video
+    from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
-    video = open_video(str(video_path))
-    fps = video.frame_rate or info.fps or 25.0
+    fps = info.fps or 25.0
     min_len = max(1, int(round(params.min_scene_s * fps)))
     if params.detector == "content":
         detector = ContentDetector(threshold=params.content_threshold, min_scene_len=min_len)
@@ -43,14 +43,19 @@ def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams()) -
                                     min_content_val=params.min_content_val)
     else:
         raise ValueError(f"unknown scene detector {params.detector!r} (adaptive or content)")
-    manager = SceneManager()
-    manager.auto_downscale = False
-    manager.downscale = max(1, info.width // max(1, params.analysis_width))
-    manager.add_detector(detector)
-    manager.detect_scenes(video=video, show_progress=False)
+    # Downscaled by a whole factor, as PySceneDetect's own decoder would (its thresholds suit that).
+    factor = max(1, info.width // max(1, params.analysis_width))
+    size = (max(1, round(info.width / factor)), max(1, round(info.height / factor)))
+    found, position = [], None
+    for i, (_t, frame) in enumerate(iter_frames(video_path, fps, size, pix_fmt="bgr24")):
+        position = FrameTimecode(i, fps)
+        found += detector.process_frame(position, frame)
+    if position is None:
+        return _whole(info.duration)
+    found += detector.post_process(position)
     # Cut times are where each new shot begins.
-    cuts = sorted(_seconds(start) for start, _end in manager.get_scene_list()[1:])
-    end = max(info.duration, _seconds(video.duration) if video.duration else 0.0)
+    cuts = sorted({_seconds(cut) for cut in found})
+    end = max(info.duration, (position.frame_num + 1) / fps)
     bounds = [0.0] + [c for c in cuts if 0.0 < c < end] + [end]
     scenes = [Scene(i, round(a, 3), round(b, 3)) for i, (a, b) in enumerate(zip(bounds, bounds[1:])) if b > a]
     return scenes or _whole(end)

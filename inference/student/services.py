@@ -41,7 +41,7 @@ from .head import predict_pooled
 from .head_train import HeadTrainConfig, fit_heads, pool_items
 from .losses import LossConfig
 from .model import ModelConfig, StudentNet
-from ..teachers.fer_weights import sha256_hex
+from ..checksums import sha256_hex
 from .predict import Student, checkpoint_bytes, head_checkpoint_bytes, pick_device
 from .release import check_corpus, release_decision, split_problem
 from .train import TrainConfig, TrainingCancelled, evaluate_predictions, train_student
@@ -55,7 +55,7 @@ WORKER_STOPPED = "worker stopped mid-run; start again"
 # Default export for a run: every labelled segment plus prelabel-only ones
 # (the teacher's soft labels train the student where no human has labelled).
 DEFAULT_EXPORT_PARAMS = {"include_prelabel_only": True}
-LIVE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+LIVE = TrainingRun.LIVE
 
 
 class RunAlreadyActive(Exception):
@@ -91,7 +91,7 @@ class RunSettings:
 
 
 def live_run() -> TrainingRun | None:
-    return TrainingRun.objects.filter(status__in=LIVE).first()
+    return TrainingRun.live()
 
 
 def start_run(user=None, export_id: int | None = None, epochs: int | None = None, config: dict | None = None,

@@ -16,7 +16,14 @@ from inference.models import ModelVersion, TrainingRun
 from labelstudio_emo.permissions import IsStaff, staff_required
 from labelstudio_emo.validation import local_next
 
-from . import services
+
+def _services():
+    """The training services import torch (a run's model config is checked by
+    building the network): loaded when a run is started or cancelled, not by
+    every web process for every page."""
+    from . import services
+
+    return services
 
 
 # --------------------------------------------------------------------- API
@@ -81,6 +88,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def create(self, request, *args, **kwargs):
         params = TrainingRunCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        services = _services()
         try:
             run = services.start_run(user=request.user, export_id=params.validated_data["export"],
                                      epochs=params.validated_data["epochs"])
@@ -96,7 +104,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         run = get_object_or_404(TrainingRun, pk=pk)
-        run = services.request_cancel(run.id)
+        run = _services().request_cancel(run.id)
         return Response(TrainingRunSerializer(run).data)
 
 
@@ -116,7 +124,7 @@ def training_run_page(request, pk):
         "recall_rows": _recall_rows(metrics),
         "confusion_url": _media_url(metrics.get("confusion_png")),
         "baseline_confusion_url": _media_url((metrics.get("baseline") or {}).get("confusion_png")),
-        "live": run.status in services.LIVE,
+        "live": run.status in TrainingRun.LIVE,
     })
 
 
@@ -140,6 +148,7 @@ def _recall_rows(metrics: dict) -> list[tuple[str, object, object, object]]:
 def start_run_view(request):
     epochs = request.POST.get("epochs") or None
     export = request.POST.get("export") or None
+    services = _services()
     try:
         run = services.start_run(user=request.user, export_id=int(export) if export else None,
                                  epochs=int(epochs) if epochs else None)
@@ -157,7 +166,7 @@ def start_run_view(request):
 @require_POST
 def cancel_run_view(request, pk):
     run = get_object_or_404(TrainingRun, pk=pk)
-    run = services.request_cancel(run.id)
+    run = _services().request_cancel(run.id)
     messages.info(request, f"Run {run.id}: {'cancelled' if run.status == 'cancelled' else 'cancelling...'}")
     return redirect("training-run", pk=run.id)
 

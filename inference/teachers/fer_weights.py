@@ -9,7 +9,6 @@ converts too, and anything else fails with a message naming the layer.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from importlib import metadata
@@ -120,5 +119,3 @@ def state_dict_bytes(state_dict: dict) -> bytes:
     return buffer.getvalue()
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -17,9 +17,11 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from clips.models import Segment, Video
+from clips.readiness import mark_ready
 
 from ..models import ModelVersion, Prelabel
 from ..registry import active_model, ensure_default_teacher, load_teacher
+from ..selectors import with_faces
 # The one import of the student from an earlier stage: the prelabel stage runs
 # both models, so a video turns ready with every prelabel it will get (the
 # student's for off-screen speech) rather than gaining some later.
@@ -73,17 +75,13 @@ def _note(notes: list, text: str) -> None:
         notes.append(text)
 
 
-def _with_faces(queryset):
-    return queryset.exclude(face_crops=[]).exclude(face_crops__isnull=True)
-
-
 def prelabel_video(video_id: int) -> int:
     """Prelabel every segment of a video, hand off-screen speech to the
     student when one is active, and mark the video ready."""
     video = Video.objects.get(pk=video_id)
     if video.status != Video.Status.PRELABELLING:
         Video.objects.filter(pk=video_id).update(status=Video.Status.PRELABELLING, updated_at=timezone.now())
-    segments = _with_faces(video.segments.order_by("start"))
+    segments = with_faces(video.segments.order_by("start"))
     total, start = segments.count(), min(video.progress or 0, 99)
 
     def progress(i: int) -> None:  # about every 5 % of the way
@@ -110,9 +108,7 @@ def prelabel_video(video_id: int) -> int:
         _note(notes, failure)
     if done == 0 and video.segments.exists():
         _note(notes, "no segment had face crops: no teacher prelabels")
-    Video.objects.filter(pk=video_id).update(
-        status=Video.Status.READY, stage=Video.Stage.PRELABELLED, progress=100, notes=notes, error="",
-        updated_at=timezone.now())
+    mark_ready(video_id, notes)
     log.info("video %s: %d segments prelabelled by %s", video_id, done, teacher_version)
     return done
 
@@ -120,10 +116,7 @@ def prelabel_video(video_id: int) -> int:
 def prelabel_all(model_version: ModelVersion | None = None) -> dict:
     """Re-prelabel every segment with face crops (after switching teacher)."""
     model_version = model_version or active_model(ModelVersion.Kind.TEACHER) or ensure_default_teacher()
-    done = prelabel_segments(_with_faces(Segment.objects.order_by("video_id", "start")).iterator(), model_version)
+    done = prelabel_segments(with_faces(Segment.objects.order_by("video_id", "start")).iterator(), model_version)
     return {"model_version": model_version.pk, "segments": done}
 
 
-def missing_prelabels(model_version: ModelVersion) -> int:
-    """Segments with faces that this version has not prelabelled yet."""
-    return _with_faces(Segment.objects).exclude(prelabels__model_version=model_version).count()
