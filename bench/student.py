@@ -12,7 +12,7 @@ actor), in a throwaway installation (SQLite, MEDIA_ROOT in a temp folder):
 4. retrains (`retrain_student --sync`) once per seed (the neural head's seed),
 5. evaluates each run on actors 17-24 (`evaluate_student DIR`), and each
    candidate head of the first run on the same clips,
-6. with --modes: what packing does, on the same split and pure path (features
+6. with --modes: what padding / packing do, on the same split and pure path (features
    of every clip per encoder mode, logistic regression on train actors with C
    by actor-grouped CV, UAR on test actors, encoder speed),
 7. times fitting the heads on N synthetic cached segments (pure: no audio).
@@ -168,7 +168,7 @@ def compare_modes(rows: list[dict]) -> list[str]:
     waves = [read_audio(r["file"]) for r in rows]
     seconds = sum(w.size for w in waves) / 16000
     lines = []
-    for mode in ("trim", "pack", "window"):
+    for mode in ("pad4", "trim", "pack", "window"):
         encoder = load_encoder(threads=1, mode=mode)
         started = time.perf_counter()
         feats = encoder.encode(waves, [str(r["file"]) for r in rows])
