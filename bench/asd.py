@@ -133,6 +133,8 @@ def main():
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "media"))
     parser.add_argument("--also-weights", action="append", default=[], metavar="PATH",
                         help="also score with these Light-ASD state dicts (e.g. the AVA-pretrained file)")
+    parser.add_argument("--also-precision", action="append", default=[], choices=["float32", "bfloat16"],
+                        help="also score with Light-ASD's visual encoder in this precision (default: auto)")
     parser.add_argument("--skip-vad", action="store_true", help="leave out the speech figures")
     args = parser.parse_args()
     shared = Path(args.shared)
@@ -159,6 +161,8 @@ def main():
                   "light-asd": lambda: (LightASDSpeaker(SpeakerParams()), 0.04)}
         for w in args.also_weights:
             models[f"light-asd:{Path(w).stem}"] = lambda w=w: (LightASDSpeaker(SpeakerParams(asd_weights=w)), 0.04)
+        for p in args.also_precision:
+            models[f"light-asd:{p}"] = lambda p=p: (LightASDSpeaker(SpeakerParams(asd_precision=p)), 0.04)
         totals = {m: {"frames": 0, "correct": 0, "labels": [], "scores": [], "turns": [0, 0]} for m in models}
         vad = {v: [0, 0, 0] for v in ("silero", "webrtc")}
         cuts = {"truth": 0, "pixels": 0, "with_identity": 0}
@@ -222,7 +226,10 @@ def main():
     out["speech"] = {v: {"precision": round(x[0] / max(x[1], 1), 3), "recall": round(x[0] / max(x[2], 1), 3)}
                      for v, x in vad.items()}
     out["hamilton_faces"] = hamilton_faces(shared / "clips" / "short_hamilton_clip.mp4")
+    from clips.segmentation.light_asd import use_bfloat16
+    out["light_asd_precision"] = "bfloat16" if use_bfloat16(SpeakerParams().asd_precision) else "float32"
 
+    print(f"light-asd runs in {out['light_asd_precision']} here (asd_precision auto)", file=sys.stderr)
     for key in models:
         print(f"{key:10s} frame accuracy {out[key]['frame_accuracy']:.3f}  mAP {out[key]['mAP']:.3f}  "
               f"turn accuracy {out[key]['turn_accuracy']:.3f}", file=sys.stderr)

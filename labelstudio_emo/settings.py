@@ -241,7 +241,8 @@ SEGMENTATION = {
     "faces": {"detector": env.str("SEGMENTATION_FACE_DETECTOR", default="blazeface")},  # blazeface | hog | cnn | auto
     "speakers": {"model": env.str("SEGMENTATION_ASD", default="light-asd"),  # light-asd | mouth-motion
                  "vad": env.str("SEGMENTATION_VAD", default="silero"),  # silero | webrtc
-                 "asd_weights": env.str("SEGMENTATION_LIGHT_ASD_WEIGHTS", default="")},
+                 "asd_weights": env.str("SEGMENTATION_LIGHT_ASD_WEIGHTS", default=""),
+                 "asd_precision": env.str("SEGMENTATION_LIGHT_ASD_PRECISION", default="auto")},  # auto | float32 | bfloat16
 }
 
 # --- Annotation -----------------------------------------------------------

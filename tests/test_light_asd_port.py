@@ -47,11 +47,15 @@ def test_one_probability_per_video_frame_from_four_audio_frames_each():
     assert probs.shape == (2, 10) and bool(((probs >= 0) & (probs <= 1)).all())
 
 
+def _random_inputs(frames: int, seed: int):
+    """Grey 0..255 faces and MFCC-sized noise for `frames` video frames."""
+    torch.manual_seed(seed)
+    return torch.rand(1, frames, 112, 112) * 255, torch.randn(1, 4 * frames, 13) * 10
+
+
 def test_the_visual_encoder_in_pieces_gives_the_one_pass_result():
     model = load_light_asd()
-    torch.manual_seed(0)
-    faces = torch.rand(1, 40, 112, 112) * 255
-    mfcc = torch.randn(1, 160, 13) * 10
+    faces, mfcc = _random_inputs(40, seed=0)
     with torch.inference_mode():
         whole = model.embed(faces, mfcc, piece=40)
         pieces = model.embed(faces, mfcc, piece=7)
@@ -80,3 +84,18 @@ def test_the_fast_frame_layout_computes_the_published_visual_encoder():
         plain = _plain_visual_encoder(encoder, x)
     assert fast.shape == (2, 9, 128)
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_bfloat16_convolutions_keep_the_probabilities_and_a_bad_precision_is_refused():
+    from clips.segmentation.light_asd import use_bfloat16
+
+    model = load_light_asd()
+    faces, mfcc = _random_inputs(30, seed=2)
+    with torch.inference_mode():
+        exact = model(faces, mfcc)
+        fast = model(faces, mfcc, bfloat16=True)
+    assert fast.dtype == torch.float32 and not torch.equal(fast, exact)  # it did run in bfloat16
+    assert float((fast - exact).abs().max()) < 0.03
+    assert use_bfloat16("bfloat16") and not use_bfloat16("float32")
+    with pytest.raises(ValueError, match="precision"):
+        use_bfloat16("fp8")

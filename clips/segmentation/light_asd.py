@@ -177,14 +177,16 @@ class LightASD(nn.Module):
         self.speaking_head = nn.Linear(128, 2)   # audio-visual: [silent, speaking] logits
         self.visual_head = nn.Linear(128, 2)     # visual-only auxiliary head (training only)
 
-    def embed(self, faces: torch.Tensor, mfcc: torch.Tensor, piece: int = 64) -> torch.Tensor:
+    def embed(self, faces: torch.Tensor, mfcc: torch.Tensor, piece: int = 64, bfloat16: bool = False) -> torch.Tensor:
         """(B, T, 112, 112) grey 0..255 and (B, 4T, 13) -> (B, T, 128).
 
         The visual encoder runs on pieces of `piece` frames plus VISUAL_REACH frames
         of context each side (its whole temporal receptive field), so the result is
-        the same as in one pass while memory stays bounded for long tracks."""
-        visual = torch.cat([self._visual(faces, a, min(a + piece, faces.shape[1]))
-                            for a in range(0, faces.shape[1], piece)], dim=1)
+        the same as in one pass while memory stays bounded for long tracks. With
+        bfloat16, its convolutions run in bfloat16 (float32 sums; see native_bfloat16)."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            visual = torch.cat([self._visual(faces, a, min(a + piece, faces.shape[1])).float()
+                                for a in range(0, faces.shape[1], piece)], dim=1)
         audio = self.backbone.audioEncoder(mfcc.unsqueeze(1).transpose(2, 3))
         return self.backbone.GRU(visual + audio)
 
@@ -193,9 +195,27 @@ class LightASD(nn.Module):
         pixels = (faces[:, lo:hi].unsqueeze(1) / 255.0 - PIXEL_MEAN) / PIXEL_STD
         return self.backbone.visualEncoder(pixels)[:, a - lo:b - lo]
 
-    def forward(self, faces: torch.Tensor, mfcc: torch.Tensor) -> torch.Tensor:
+    def forward(self, faces: torch.Tensor, mfcc: torch.Tensor, bfloat16: bool = False) -> torch.Tensor:
         """Speaking probability per frame, (B, T)."""
-        return torch.softmax(self.speaking_head(self.embed(faces, mfcc)), dim=-1)[..., 1]
+        return torch.softmax(self.speaking_head(self.embed(faces, mfcc, bfloat16=bfloat16)), dim=-1)[..., 1]
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX-512 BF16, Linux):
+    there the visual encoder runs ~2.5x faster in bfloat16; elsewhere bfloat16 is
+    emulated and slower than float32."""
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"amx_bf16", "avx512_bf16"} & set(flags.split()))
+
+
+def use_bfloat16(precision: str) -> bool:
+    """SpeakerParams.asd_precision -> run the visual encoder in bfloat16?"""
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"unknown Light-ASD precision {precision!r} (auto, float32 or bfloat16)")
+    return precision == "bfloat16" or (precision == "auto" and native_bfloat16())
 
 
 def sha256_file(path: str | Path) -> str:

@@ -57,6 +57,8 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
     if not wanted:
         return {}
     network = network or light_asd_network(params.asd_weights or None)
+    from .light_asd import use_bfloat16  # torch: only where a model runs
+    bfloat16 = use_bfloat16(params.asd_precision)
     mfcc = mfcc_100hz(wav_path)
     info = probe(video_path)
     size = scaled_size(info.width, info.height, params.asd_frame_width)
@@ -73,7 +75,7 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
     def flush(k: int):
         item = pending[k]
         if item.frames:
-            raw[k].append(_run(network, item.frames, item.crops, mfcc))
+            raw[k].append(_run(network, item.frames, item.crops, mfcc, bfloat16))
         pending[k] = _Pending()
 
     last = max(int(v[-1]) for v in wanted.values())
@@ -101,7 +103,8 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
     return out
 
 
-def _run(network, frames: list[int], crops: list[np.ndarray], mfcc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run(network, frames: list[int], crops: list[np.ndarray], mfcc: np.ndarray,
+         bfloat16: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities for consecutive frames (the last MFCC frame is repeated where the
     audio ends a little before the picture)."""
     import torch
@@ -112,7 +115,7 @@ def _run(network, frames: list[int], crops: list[np.ndarray], mfcc: np.ndarray) 
         tail = audio[-1:] if len(audio) else np.full((1, 13), mfcc[-1] if len(mfcc) else 0.0, np.float32)
         audio = np.concatenate([audio, np.repeat(tail, 4 * n - len(audio), axis=0)])
     faces = torch.from_numpy(np.stack(crops)).float().unsqueeze(0)
-    probs = network(faces, torch.from_numpy(np.ascontiguousarray(audio)).unsqueeze(0))[0].numpy()
+    probs = network(faces, torch.from_numpy(np.ascontiguousarray(audio)).unsqueeze(0), bfloat16=bfloat16)[0].numpy()
     return np.asarray(frames), probs.astype(float)
 
 
