@@ -64,9 +64,11 @@ class Video(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        # The video list's order (newest first): its page of 50 is read from the index, so the
-        # per-video segment and scene counts run for those 50 rows only, not for every video.
-        indexes = [models.Index(fields=["-created_at", "-id"], name="video_newest_first")]
+        # The video list's order (newest first), whole or by status: its page of 50 is read from
+        # an index, so the per-video segment and scene counts run for those 50 rows only, not for
+        # every video (SQLite, without statistics, otherwise takes the status index and sorts).
+        indexes = [models.Index(fields=["-created_at", "-id"], name="video_newest_first"),
+                   models.Index(fields=["status", "-created_at", "-id"], name="video_status_newest_first")]
         constraints = [
             models.UniqueConstraint(fields=["extractor", "external_id"], name="video_unique_source"),
             models.CheckConstraint(condition=Q(progress__lte=100), name="video_progress_le_100"),

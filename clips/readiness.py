@@ -11,11 +11,12 @@ from .models import Video
 
 log = logging.getLogger(__name__)
 
-# Sent with video_id after the video is marked ready (committed).
+# Sent with video_id once the video is marked ready (receivers run in the same process, after).
 video_ready = Signal()
 
 
 def mark_ready(video_id: int, notes: list | None = None) -> None:
+    """The video's last stage is done: annotators may be given its segments."""
     Video.objects.filter(pk=video_id).update(
         status=Video.Status.READY, stage=Video.Stage.PRELABELLED, progress=100, notes=notes or [], error="",
         updated_at=timezone.now())
