@@ -147,7 +147,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         wav = timed("audio", extract_audio, path, Path(tmp) / "audio.wav")
         scenes = timed("scenes", detect_scenes, path, params.scenes)
-        found = timed("faces", find_faces, path, scenes, params.faces)
+        found = timed("faces", find_faces, path, scenes, params.face_stage())
         tracks = found.tracks
         if found.cuts:
             scenes = split_scenes(scenes, found.cuts)

@@ -318,7 +318,7 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
     scenes = scene_specs(video_id)
     with local_path(video.file.name) as path:
         info = av.probe(path)
-        found = find_faces(path, scenes, params.faces, progress=report)
+        found = find_faces(path, scenes, params.face_stage(), progress=report)
     tracks = found.tracks
     if found.cuts:
         scenes = split_scenes(scenes, found.cuts)

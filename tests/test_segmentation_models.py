@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from clips.media import extract_audio
-from clips.segmentation.asd_inputs import face_crop, mfcc_100hz
+from clips.segmentation.asd_inputs import crop_region, face_crop, mfcc_100hz
 from clips.segmentation.faces import FaceTrack, assign_scenes, find_faces, iou
 from clips.segmentation.params import FaceParams, SpeakerParams
 from clips.segmentation.scenes import Scene, detect_scenes, split_scenes
@@ -146,6 +146,20 @@ def test_face_crop_is_the_lower_centre_of_the_authors_square():
     ys, xs = np.nonzero(crop > 128)
     assert abs(ys.mean() - 55.5) < 2 and abs(xs.mean() - 55.5) < 2
     assert face_crop(gray, 5.0, 5.0, half)[0, 0] == 110  # outside the frame: the authors' grey
+
+
+def test_the_decoded_region_holds_every_face_crop():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (720, 1280), np.uint8)
+    paths = [(np.array([300.0, 320.0]), np.array([200.0, 210.0]), np.array([60.0, 64.0])),
+             (np.array([1250.0]), np.array([700.0]), np.array([40.0]))]  # the second runs off the frame
+    x, y, w, h = crop_region(paths, 1280, 720)
+    assert x % 2 == y % 2 == w % 2 == h % 2 == 0 and x + w <= 1280 and y + h <= 720
+    assert w < 1280 and h < 720 and x > 0 and y > 0  # not the whole frame
+    region = frame[y:y + h, x:x + w]
+    for cx, cy, half in paths:
+        for a, b, c in zip(cx, cy, half):
+            assert np.array_equal(face_crop(region, a - x, b - y, c), face_crop(frame, a, b, c))
 
 
 def test_mfccs_are_100_per_second_and_the_same_read_in_blocks(tmp_path):

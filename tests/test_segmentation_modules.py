@@ -239,3 +239,17 @@ def test_detector_choice_is_automatic_and_overridable():
     finally:
         close()
     assert len(rects) == 1 and 60 <= rects[0].width() <= 160
+
+
+def test_lip_openings_between_detections_only_when_the_heuristic_reads_them(talking):
+    from clips.segmentation.params import SegmentationParams
+
+    light_asd = SegmentationParams().face_stage()
+    heuristic = SegmentationParams.from_dict({"speakers": {"model": "mouth-motion"}}).face_stage()
+    assert heuristic.lips_between_detections and not light_asd.lips_between_detections
+    scenes = detect_scenes(talking.path)
+    every = track_faces(talking.path, scenes, heuristic)[0]
+    sampled = track_faces(talking.path, scenes, light_asd)[0]
+    assert sampled.boxes == every.boxes  # the same tracks ...
+    assert [m[0] for m in sampled.mouth] == [b[0] for b in sampled.boxes]  # ... lips at detections only
+    assert len(every.mouth) > 1.8 * len(sampled.mouth)

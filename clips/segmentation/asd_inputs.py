@@ -49,12 +49,32 @@ def mfcc_100hz(wav_path, block_s: float = 60.0) -> np.ndarray:
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 13), np.float32)
 
 
+def crop_square(cx, cy, half):
+    """(left, top, side) of the square a face's input is taken from (arrays work too)."""
+    side = 2 * half * (1 + CROP_SCALE) / 2                 # central half of the 2.8 s square
+    return cx - side / 2, cy - half + half * (1 + CROP_SCALE) / 2, side
+
+
+def crop_region(paths, width: int, height: int, margin: int = 8) -> tuple[int, int, int, int]:
+    """(x, y, w, h), even, of the part of a width x height frame that the face crops
+    along `paths` [(cx, cy, half) arrays] read, plus a margin: decoding only that
+    part costs less and gives the same crops (beyond the frame they stay grey)."""
+    boxes = [crop_square(np.asarray(cx), np.asarray(cy), np.asarray(half)) for cx, cy, half in paths]
+    x0 = min(float(np.min(left)) for left, _top, _side in boxes) - margin
+    y0 = min(float(np.min(top)) for _left, top, _side in boxes) - margin
+    x1 = max(float(np.max(left + side)) for left, _top, side in boxes) + margin
+    y1 = max(float(np.max(top + side)) for _left, top, side in boxes) + margin
+    x, y = max(0, int(np.floor(x0)) & ~1), max(0, int(np.floor(y0)) & ~1)  # even: ffmpeg crops 4:2:0 there
+    right, bottom = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+    w, h = max(2, (right - x) & ~1), max(2, (bottom - y) & ~1)
+    return x, y, min(w, width - x), min(h, height - y)
+
+
 def face_crop(gray: np.ndarray, cx: float, cy: float, half: float, size: int = 112) -> np.ndarray:
     """The 112 px grey input for a face of half-size `half` centred at (cx, cy)."""
     import cv2
 
-    side = 2 * half * (1 + CROP_SCALE) / 2                 # central half of the 2.8 s square
-    x0, y0 = cx - side / 2, cy - half + half * (1 + CROP_SCALE) / 2
+    x0, y0, side = crop_square(cx, cy, half)
     scale = size / side
     matrix = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], np.float32)
     return cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR,

@@ -75,10 +75,12 @@ CHANNELS = {"rgb24": 3, "bgr24": 3, "gray": 1}
 
 
 def iter_frames(path: str | Path, fps: float, size: tuple[int, int], gray: bool = False,
-                pix_fmt: str = "rgb24") -> Iterator[tuple[float, np.ndarray]]:
+                pix_fmt: str = "rgb24", crop: tuple[int, int, int, int] | None = None
+                ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (time, RGB frame) at `fps`, scaled to `size` = (width, height);
     with gray=True, (height, width) grey-level frames (a third of the bytes);
-    pix_fmt="bgr24" for OpenCV's channel order.
+    pix_fmt="bgr24" for OpenCV's channel order; crop = (x, y, w, h), even, the
+    part of the frame (source pixels) that is scaled to `size`.
 
     Frame i is at i / fps seconds: ffmpeg's fps filter picks the source frame
     nearest each tick, so timestamps line up across passes over the same file.
@@ -86,8 +88,9 @@ def iter_frames(path: str | Path, fps: float, size: tuple[int, int], gray: bool 
     w, h = size
     pix_fmt = "gray" if gray else pix_fmt
     channels = CHANNELS[pix_fmt]
+    region = f"crop={crop[2]}:{crop[3]}:{crop[0]}:{crop[1]}," if crop else ""
     cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), "-an", "-sn", "-dn",
-           "-vf", f"fps={fps},scale={w}:{h}:flags=area", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"]
+           "-vf", f"fps={fps},{region}scale={w}:{h}:flags=area", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * channels * 2)
     frame_bytes = w * h * channels
     shape = (h, w) if channels == 1 else (h, w, channels)

@@ -285,7 +285,7 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
 
             if i % det_every:
                 # Lip motion between detections: the face barely moves in 1/10 s.
-                for item in live:
+                for item in live if params.lips_between_detections else []:
                     if item.last_t >= t - det_every / params.mouth_fps - 1e-6:
                         pts = landmarks_array(api.pose_predictor_68_point(frame, item.last_rect))
                         item.track.mouth.append((round(t, 3), round(mouth_opening(pts), 4)))

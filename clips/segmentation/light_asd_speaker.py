@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .asd_inputs import VIDEO_FPS, box_path, face_crop, mfcc_100hz
+from .asd_inputs import VIDEO_FPS, box_path, crop_region, face_crop, mfcc_100hz
 from .av import iter_frames, probe, scaled_size
 from .faces import FaceTrack
 from .params import SpeakerParams
@@ -61,13 +61,15 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
     bfloat16 = use_bfloat16(params.asd_precision)
     mfcc = mfcc_100hz(wav_path)
     info = probe(video_path)
-    size = scaled_size(info.width, info.height, params.asd_frame_width)
-    scale = size[0] / info.width  # source pixels -> decoded pixels
+    scale = scaled_size(info.width, info.height, params.asd_frame_width)[0] / info.width  # source -> decoded px
     by_index = {tr.index: tr for tr in tracks}
-    paths = {}
-    for k, frames in wanted.items():
-        cx, cy, half = box_path(by_index[k].boxes, frames / VIDEO_FPS)
-        paths[k] = {int(f): (x * scale, y * scale, h * scale) for f, x, y, h in zip(frames, cx, cy, half)}
+    source = {k: box_path(by_index[k].boxes, frames / VIDEO_FPS) for k, frames in wanted.items()}
+    # Only the part of the frame the crops read is decoded (a talking head: a fraction of it).
+    x, y, w, h = crop_region(source.values(), info.width, info.height)
+    size = (max(2, round(w * scale) & ~1), max(2, round(h * scale) & ~1))
+    sx, sy = size[0] / w, size[1] / h
+    paths = {k: {int(f): ((cx - x) * sx, (cy - y) * sy, half * sx) for f, cx, cy, half in zip(wanted[k], *source[k])}
+             for k in wanted}
     chunk = max(1, int(params.asd_chunk_s * VIDEO_FPS))
     pending = {k: _Pending() for k in wanted}
     raw: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {k: [] for k in wanted}
@@ -80,7 +82,7 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
 
     last = max(int(v[-1]) for v in wanted.values())
     with torch.inference_mode():
-        for i, (_t, gray) in enumerate(iter_frames(video_path, VIDEO_FPS, size, gray=True)):
+        for i, (_t, gray) in enumerate(iter_frames(video_path, VIDEO_FPS, size, gray=True, crop=(x, y, w, h))):
             for k, path in paths.items():
                 if i not in path:
                     continue

@@ -23,6 +23,9 @@ class SceneParams:
 class FaceParams:
     sample_fps: float = 5.0           # face detection rate
     mouth_fps: float = 10.0           # lip landmarks rate (multiple of sample_fps; speech is ~4-5 syllables/s)
+    # Lip openings on the frames between detections (only the mouth-motion heuristic reads them;
+    # SegmentationParams.face_stage() turns them off for Light-ASD, which reads the pixels).
+    lips_between_detections: bool = True
     # Frames are downscaled to this width for detection (never upscaled). HOG finds faces
     # from ~80 px at this scale (~40 px with upsample=1, ~4x slower): at 640 on 1280x720
     # video that is faces from ~160 px; raise it (or upsample) for wide shots.
@@ -39,7 +42,7 @@ class FaceParams:
     min_iou: float = 0.3              # box overlap that continues a track from one sample to the next
     match_distance: float = 0.55      # face-encoding distance that continues a track (gaps, fast motion)
     full_detect_every_s: float = 1.0  # whole-frame detection this often; in between only around known faces
-    encode_every_s: float = 5.0       # refresh a track's encoding at most this often (encodings cost ~70 ms)
+    encode_every_s: float = 10.0      # refresh a track's encoding at most this often (encodings cost ~70 ms)
     identity_distance: float = 0.5    # tracks closer than this (mean encodings) are the same person
     person_distance: float = 0.55     # reference-photo match threshold for naming tracks
     # The only face on screen turning into someone else (encoding distance above this
@@ -49,7 +52,7 @@ class FaceParams:
     # differs this many times more than the frames of the 2 s before did), with each refresh,
     # at the track's end, and at least this often.
     identity_jump_ratio: float = 2.0
-    identity_check_every_s: float = 5.0
+    identity_check_every_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,13 @@ class SegmentationParams:
     faces: FaceParams = field(default_factory=FaceParams)
     speakers: SpeakerParams = field(default_factory=SpeakerParams)
     segments: SegmentParams = field(default_factory=SegmentParams)
+
+    def face_stage(self) -> FaceParams:
+        """The faces stage's params for this run: lip openings between detections only
+        when the mouth-motion heuristic will read them."""
+        if self.speakers.model == "mouth-motion":
+            return self.faces
+        return replace(self.faces, lips_between_detections=False)
 
     @classmethod
     def from_dict(cls, overrides: dict | None) -> "SegmentationParams":
