@@ -21,6 +21,14 @@ to run it (`mode`), measured by bench/student.py on real acted speech:
   (0.641, 0.613); the real path (bench/student.py, clips grouped per video)
   0.575 vs 0.562. Encoding speed on VAD-cut segments (mean 1.8 s): 25x real
   time with one thread.
+  Tried and not adopted (branch issue-13-layers: the same weights run by
+  PyTorch, hidden states of chosen blocks): in the whole-clip protocol above
+  the middle blocks pool better than the final output (grouped CV: block 1
+  0.659, block 2 0.737, block 3 0.669, block 4 0.632, final 0.642; blocks
+  1+2 concatenated 0.747, test 0.644), and two blocks encode faster (33x vs
+  26x real time on the real path), but through the real path
+  (bench/student.py, 3 seeds) actors 17-24 stayed at 0.569 (mean 0.575,
+  0.559-0.596): no gain over the final output there.
 - "trim": each segment at its own length (CTranslate2 4.6 takes shorter
   inputs; the position embeddings are those of the first frames).
 - "pack": several segments packed into one 30 s window, frames sliced back.
