@@ -69,7 +69,8 @@ def prelabel_crops(jpegs: list[bytes]) -> int:
 
 
 def warm_up(params) -> None:
-    """What a worker has done before its first video: imports and the per-process network caches."""
+    """What a worker has done before its first video: the imports every stage needs (dlib,
+    PySceneDetect, scipy, the teacher) and the per-process network caches."""
     import face_recognition.api  # noqa: F401  (dlib models)
     import scenedetect  # noqa: F401
 
@@ -82,6 +83,10 @@ def warm_up(params) -> None:
         face_finder(None, params.faces, 640)
     if params.speakers.model == "light-asd":
         light_asd_network(params.speakers.asd_weights or None)
+        import python_speech_features  # noqa: F401  (MFCCs; scipy with it)
+        import scipy.signal  # noqa: F401  (box paths)
+    import inference.teachers.fer_weights  # noqa: F401  (the teacher and its weights reader)
+    import inference.teachers.mini_xception  # noqa: F401
 
 
 def cpu_seconds() -> float:
