@@ -4,7 +4,8 @@
 
 On ../shared/media/speech (RAVDESS, 7 classes, labels.csv names each clip's
 actor), in a throwaway installation (SQLite, MEDIA_ROOT in a temp folder):
-1. imports the clips of actors 1-16 as local files (`import_clips --sync`),
+1. imports the clips of actors 1-16 as local files with their speaker
+   (`import_clips --csv` url,speaker `--sync`; the splits keep speakers apart),
 2. labels every segment with its clip's class through the queue
    (GET /api/queue/next/ + POST /api/labels/, token auth),
 3. caches encoder features (`encode_segments`; seconds of audio per wall
@@ -12,7 +13,7 @@ actor), in a throwaway installation (SQLite, MEDIA_ROOT in a temp folder):
 4. retrains (`retrain_student --sync`) once per seed (the neural head's seed),
 5. evaluates each run on actors 17-24 (`evaluate_student DIR`), and each
    candidate head of the first run on the same clips,
-6. with --modes: what packing does, on the same split and pure path (features
+6. with --modes: what padding / packing do, on the same split and pure path (features
    of every clip per encoder mode, logistic regression on train actors with C
    by actor-grouped CV, UAR on test actors, encoder speed),
 7. times fitting the heads on N synthetic cached segments (pure: no audio).
@@ -55,9 +56,13 @@ def log(text: str):
 def import_clips(rows: list[dict]) -> float:
     from django.core.management import call_command
 
+    listing = Path(tempfile.mkdtemp(prefix="bench-import-")) / "clips.csv"
+    with open(listing, "w", newline="") as fh:   # each clip with its speaker, as a user's CSV would
+        writer = csv.writer(fh)
+        writer.writerow(["url", "speaker"])
+        writer.writerows([str(r["file"]), f"actor{r['actor']}"] for r in rows)
     started = time.perf_counter()
-    call_command("import_clips", *[str(r["file"]) for r in rows], "--sync", "--json",
-                 stdout=StringIO(), stderr=StringIO())
+    call_command("import_clips", "--csv", str(listing), "--sync", "--json", stdout=StringIO(), stderr=StringIO())
     return time.perf_counter() - started
 
 
@@ -168,7 +173,7 @@ def compare_modes(rows: list[dict]) -> list[str]:
     waves = [read_audio(r["file"]) for r in rows]
     seconds = sum(w.size for w in waves) / 16000
     lines = []
-    for mode in ("trim", "pack", "window"):
+    for mode in ("pad4", "trim", "pack", "window"):
         encoder = load_encoder(threads=1, mode=mode)
         started = time.perf_counter()
         feats = encoder.encode(waves, [str(r["file"]) for r in rows])

@@ -11,8 +11,11 @@ filters narrow the list down.
 from functools import cached_property
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import Paginator
+from django.utils.html import format_html
+from django.utils.translation import gettext
 
 COUNT_CAP = 10_000
 
@@ -40,6 +43,13 @@ class LargeTableAdmin(admin.ModelAdmin):
     # Newest first by primary key: a walk down the pk index whatever the filter
     # (a model's Meta ordering, e.g. by video then start, sorted the table).
     ordering = ("-pk",)
+
+    def action_checkbox(self, obj):
+        """Each row's select box, the same HTML as Django's, written directly: rendering the
+        form widget's template for each row took a fifth of a 50-row list's time."""
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+                           ACTION_CHECKBOX_NAME, str(obj.pk), label)
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         page = request.GET.get(PAGE_VAR, "")

@@ -210,6 +210,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is redelivered, not lost
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# prefork whose idle children hold no lock: a killed one cannot wedge the pool
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="labelstudio_emo.worker_pool:TaskPool")
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3 * 3600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600 + 300)
 CELERY_TASK_DEFAULT_QUEUE = "io"
@@ -233,6 +235,7 @@ INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")  # auto | cpu | c
 # path of a CTranslate2 Whisper folder, or "log-mel" (network from scratch).
 STUDENT_ENCODER = env.str("STUDENT_ENCODER", default="whisper-tiny.en")
 STUDENT_ENCODER_THREADS = env.int("STUDENT_ENCODER_THREADS", default=1)
+STUDENT_ENCODER_MODE = env.str("STUDENT_ENCODER_MODE", default="pad4")
 # A run is refused unless its speaker-disjoint splits reach these sizes.
 STUDENT_MIN_TRAIN_SEGMENTS = env.int("STUDENT_MIN_TRAIN_SEGMENTS", default=20)
 STUDENT_MIN_EVAL_SEGMENTS = env.int("STUDENT_MIN_EVAL_SEGMENTS", default=5)  # val and test each; at least 2

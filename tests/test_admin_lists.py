@@ -80,3 +80,15 @@ def test_queue_entries_filter_by_bucket_without_scanning_them(admin_client, make
     page = admin_client.get("/admin/annotation/queueentry/?bucket=sad").content.decode()
     assert page.count("/change/") == 3 and "no prediction" in page
     assert admin_client.get("/admin/annotation/queueentry/?bucket=fear").content.decode().count("/change/") == 0
+
+
+def test_row_select_boxes_are_djangos_own(db):
+    """The fast select box writes exactly what Django's widget writes (names escaped)."""
+    from django.contrib import admin
+
+    from clips.admin import VideoAdmin
+    from clips.models import Video
+    video = make_video(title='Tom & "Jerry" <live>')
+    model_admin = VideoAdmin(Video, admin.site)
+    assert model_admin.action_checkbox(video) == admin.ModelAdmin.action_checkbox(model_admin, video)
+    assert "&lt;live&gt;" in model_admin.action_checkbox(video)

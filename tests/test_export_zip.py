@@ -139,6 +139,40 @@ def test_splits_are_speaker_disjoint_and_reproducible(corpus):
     assert {r["segment_id"] for r in reseeded} == {r["segment_id"] for r in rows}
 
 
+def test_videos_imported_with_the_same_speaker_share_a_split(corpus):
+    """Local files carry no faces: the import's speaker hint keeps one person's clips together."""
+    from clips.models import Video
+
+    Video.objects.filter(pk__in=[corpus.videos[1].pk, corpus.videos[3].pk]).update(speaker_hint="Bob")
+    with _open(_export()) as archive:
+        rows = _manifest(archive)
+    hinted = [r for r in rows if r["video_id"] in (corpus.videos[1].pk, corpus.videos[3].pk)]
+    assert {r["speaker_hint"] for r in hinted} == {"Bob"}
+    assert len({r["split"] for r in hinted}) == 1
+    assert {r["speaker_hint"] for r in rows if r not in hinted} == {None}
+
+
+def test_the_speaker_hint_groups_faceless_videos_for_the_splits():
+    from types import SimpleNamespace
+
+    from annotation.export.build import split_items
+
+    def items(hint_of):
+        return [SimpleNamespace(row={"segment_id": 10 * v + s, "video_id": v, "speaker": None,
+                                     "speaker_hint": hint_of(v)}, strat_category="happy")
+                for v in range(12) for s in range(5)]
+
+    def splits_of_hinted(hint_of):
+        assigned = split_items(items(hint_of), seed=0)
+        return {assigned[10 * v + s] for v in range(6) for s in range(5)}
+
+    assert len(splits_of_hinted(lambda v: None)) > 1                # twelve one-clip speakers spread out
+    assert len(splits_of_hinted(lambda v: "Ann" if v < 6 else None)) == 1   # Ann's six clips stay together
+    from inference.student.data import item_from_row               # and the student's grouped CV sees one speaker
+    assert item_from_row({"segment_id": 1, "video_id": 3, "speaker_hint": "Ann"}, None).group == "hint:Ann"
+    assert item_from_row({"segment_id": 1, "video_id": 3, "speaker_hint": None}, None).group == "video:3"
+
+
 def test_min_labels_and_flag_filters(corpus):
     export = _export({"min_labels": 3, "exclude_flags": ["bad_audio"]})
     assert export.status == Export.Status.SUCCEEDED, export.error

@@ -69,6 +69,16 @@ def test_csv_and_max_videos(allow_private, media_server, handoffs, tmp_path, dja
     assert len(handoffs) == 2
 
 
+def test_csv_lists_local_files_with_their_speaker(import_media, tmp_path, django_capture_on_commit_callbacks):
+    csv = tmp_path / "clips.csv"
+    csv.write_text(f"url,title,speaker\n{import_media / 'tone.wav'},Tone one,Ann\n{tmp_path / 'gone.wav'},,Bob\n")
+    with django_capture_on_commit_callbacks(execute=False):
+        rows, _, error = run("--csv", str(csv), "--json")
+    assert [r["status"] for r in rows] == ["queued", "failed"] and rows[1]["error"] == "gone.wav: file not found."
+    video = Video.objects.get(pk=rows[0]["id"])
+    assert (video.title, video.speaker_hint, video.extractor) == ("Tone one", "Ann", "local")
+
+
 def test_duplicate_import_returns_the_same_video(allow_private, media_server, handoffs,
                                                  django_capture_on_commit_callbacks):
     first, _, _ = run(media_server.url("talk2.mp4"), "--json", on_commit=django_capture_on_commit_callbacks)

@@ -14,7 +14,7 @@ from clips.models import Segment, Video
 from inference.student import encoding
 from inference.student.data import Item, encoder_featurizer, read_export
 from inference.student.encoders import (PACKAGED_WHISPER, EncoderError, WhisperEncoder, load_encoder,
-                                        packaged_whisper_folder, trim_silence)
+                                        packaged_whisper_folder, padded_samples, trim_silence)
 from inference.student.features import read_audio
 from inference.student.head import predict_pooled
 from inference.student.head_train import Candidate, HeadTrainConfig, fit_heads, one_se_choice, pool_items
@@ -54,6 +54,21 @@ def test_packing_slices_each_segment_back(clips):
     waves = [read_audio(c.path) for c in clips[:6]]
     frames = packed.encode(waves, [c.path.name for c in clips[:6]])
     assert [f.shape[0] for f in frames] == [int(np.ceil(trim_silence(w).size / 320)) for w in waves]
+
+
+def test_short_segments_are_encoded_with_trailing_silence_and_batched_without_changing_them(encoder, clips):
+    assert encoder.mode == "pad4"                                          # the default
+    assert [padded_samples(n, 4, 480000) for n in (100, 64000, 64001, 479000, 480000)] == \
+        [64000, 64000, 80000, 480000, 480000]
+    waves = [trim_silence(read_audio(c.path)) for c in clips[:5]]
+    together = encoder.encode(waves)                                      # equal padded lengths share calls
+    alone = [encoder.encode([w])[0] for w in waves]
+    assert all(np.array_equal(a, b) for a, b in zip(together, alone))    # a batch never changes a segment
+    trimmed = load_encoder("whisper-tiny.en", threads=1, mode="trim").encode(waves[:1])[0]
+    assert trimmed.shape == together[0].shape                             # only the segment's own frames
+    assert not np.allclose(trimmed, together[0], atol=1e-2)               # but they heard the silence after it
+    with pytest.raises(EncoderError, match="unknown encoder mode"):
+        load_encoder("whisper-tiny.en", threads=1, mode="pad0")
 
 
 def test_silent_edges_do_not_change_the_features(encoder, clips):
@@ -117,6 +132,10 @@ def test_cache_hit_miss_and_invalidation(clips, settings, tmp_path, capsys):
     call_command("encode_segments", "--json")
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["encoded"] == 3 and out["cached"] == 0 and out["encoder"] == "whisper-ct2-tiny-copy"
+
+    settings.STUDENT_ENCODER_MODE = "trim"                                # another way of feeding it: a new cache
+    assert "-trim-" in encoding.current_encoder().cache_key
+    assert encoding.encode_segments().encoded == 3
 
     settings.STUDENT_ENCODER = "log-mel"                                  # no encoder: nothing to cache
     from django.core.management.base import CommandError

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, str], None]
 MANIFEST_KEYS = ("segment_id", "video_id", "video_url", "video_title", "channel", "license", "start", "end",
-                 "speaker", "audio", "faces", "labels", "category", "vote_share", "valence", "arousal",
+                 "speaker", "speaker_hint", "audio", "faces", "labels", "category", "vote_share", "valence", "arousal",
                  "teacher", "split")
 AUDIO_RATE = 16000
 CHUNK = 1 << 20
@@ -212,8 +212,14 @@ def _audio_source(storage_file):
 
 def split_items(items, seed: int) -> dict[int, str]:
     """segment id -> split of selected export items (speaker-disjoint, see splits.py)."""
-    return assign_splits([SplitItem(i.row["segment_id"], str(i.row["video_id"]), i.row["speaker"],
+    return assign_splits([SplitItem(i.row["segment_id"], split_video_key(i.row), i.row["speaker"],
                                     i.strat_category) for i in items], seed=seed)
+
+
+def split_video_key(row: dict) -> str:
+    """The video's key for the splits: videos imported with the same speaker
+    hint count as one video, so one person's clips never straddle splits."""
+    return f"hint:{row['speaker_hint']}" if row.get("speaker_hint") else str(row["video_id"])
 
 
 def planned_split_sizes(raw_params: dict | None) -> dict[str, int]:

@@ -191,6 +191,8 @@ def render_card(rows: list[dict], *, export_id: int, created_at: str, params: di
         "| `video_url`, `video_title`, `channel`, `license` | the source video and its licence as published |",
         "| `start`, `end` | seconds from the start of the source video |",
         "| `speaker` | speaker identity (`person:Name` or `videoN:faceK`), null when unknown |",
+        "| `speaker_hint` | the speaker named at import (CSV `speaker` column), null when none; videos with "
+        "the same hint share a split |",
         "| `audio`, `faces` | paths inside this zip |",
         "| `labels` | every rater's label: `annotator` (a pseudonym, the same person has the same pseudonym in every export), `category`, `valence`, `arousal`, `flags` |",
         "| `category`, `vote_share` | majority category and the share of raters who chose it; ties go to the category that comes first in the order below |",

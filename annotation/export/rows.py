@@ -240,6 +240,7 @@ def select_items(params: ExportParams, check_files: bool = True, progress=None) 
             "start": round(segment.start, 3),
             "end": round(segment.end, 3),
             "speaker": speaker_of(segment),
+            "speaker_hint": video.speaker_hint or None,
             "audio": f"audio/{segment.id}.wav",
             "faces": [f"faces/{segment.id}/{i}.jpg" for i in range(len(face_srcs))],
             "labels": [{"annotator": pseudonym(label.annotator_id), "category": label.category,

@@ -363,7 +363,8 @@ def _make_playable(video: Video, path: Path, info: media.MediaInfo, work: Path):
 
 
 def import_file(path: Path, original_name: str, options: ImportOptions, user=None,
-                extractor: str = "local", enqueue: bool = True, move: bool = False) -> Video:
+                extractor: str = "local", enqueue: bool = True, move: bool = False, speaker: str = "",
+                title: str = "") -> Video:
     """A local media file (command SOURCE or an upload already on disk).
 
     Judged by probing its content, not its name; deduped by content hash.
@@ -388,8 +389,8 @@ def import_file(path: Path, original_name: str, options: ImportOptions, user=Non
         if move:
             path.unlink(missing_ok=True)
         return existing
-    title = Path(original_name).stem[:500]
-    video = Video.objects.create(extractor=extractor, external_id=digest, title=title,
+    title = (title or Path(original_name).stem)[:500]
+    video = Video.objects.create(extractor=extractor, external_id=digest, title=title, speaker_hint=speaker[:255],
                                  language=opts.language[:16], options=options.to_dict(),
                                  created_by=user if getattr(user, "pk", None) else None,
                                  duration=info.duration)

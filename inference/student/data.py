@@ -89,7 +89,8 @@ def item_from_row(row: dict, feats: np.ndarray) -> Item:
         t_aro = _float((teacher or {}).get("arousal"))
         if t_val is not None and t_aro is not None:
             valence, arousal = t_val, t_aro
-    group = row.get("speaker") or f"video:{row.get('video_id', row.get('segment_id'))}"
+    group = row.get("speaker") or (f"hint:{row['speaker_hint']}" if row.get("speaker_hint") else
+                                   f"video:{row.get('video_id', row.get('segment_id'))}")
     return Item(key=str(row.get("segment_id")), split=row.get("split") or "train", feats=feats,
                 human=human, teacher_probs=_probs(teacher), valence=valence, arousal=arousal, group=str(group))
 

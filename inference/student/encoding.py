@@ -21,7 +21,7 @@ from django.core.files.storage import default_storage
 
 from clips.models import Segment
 
-from .encoders import DEFAULT_ENCODER, LOG_MEL, EncoderError, EncoderMissing, SpeechEncoder, load_encoder
+from .encoders import DEFAULT_ENCODER, DEFAULT_MODE, LOG_MEL, EncoderError, EncoderMissing, SpeechEncoder, load_encoder
 from .data import encoder_featurizer
 from .features import read_audio
 
@@ -42,7 +42,8 @@ def current_encoder(spec: str | None = None) -> SpeechEncoder | None:
     if spec == LOG_MEL:
         return None
     try:
-        return load_encoder(spec, threads=getattr(settings, "STUDENT_ENCODER_THREADS", 1))
+        return load_encoder(spec, threads=getattr(settings, "STUDENT_ENCODER_THREADS", 1),
+                            mode=getattr(settings, "STUDENT_ENCODER_MODE", DEFAULT_MODE) or DEFAULT_MODE)
     except EncoderMissing as exc:
         if spec != DEFAULT_ENCODER:
             raise

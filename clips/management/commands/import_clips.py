@@ -30,7 +30,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("sources", nargs="*", metavar="SOURCE", help="URL or local media file")
-        parser.add_argument("--csv", dest="csv_file", help="CSV with columns url,title,speaker,start,end")
+        parser.add_argument("--csv", dest="csv_file", help="CSV with columns url,title,speaker,start,end (url may be a local file path)")
         parser.add_argument("--max-videos", type=int, help="at most N videos per playlist/channel")
         parser.add_argument("--max-duration", help="refuse videos longer than this (seconds or h:mm:ss)")
         parser.add_argument("--max-height", type=int, help="download at most this height (default 720)")
@@ -66,7 +66,10 @@ class Command(BaseCommand):
             requests += rows
             failures += [_failure(message, "") for message in errors]
         for req in requests:
-            ids.append(services.submit_url(req, options, enqueue=not self.sync).pk)
+            if "://" in req.url:
+                ids.append(services.submit_url(req, options, enqueue=not self.sync).pk)
+            else:  # a local file listed in the CSV (command line only: the web form takes URLs)
+                self._add_file(Path(req.url), options, ids, failures, speaker=req.speaker, title=req.title)
 
         if self.sync:
             ids = self._run_all(ids)
@@ -78,10 +81,10 @@ class Command(BaseCommand):
         if bad:
             raise CommandError(f"{len(bad)} of {len(rows)} imports failed")
 
-    def _add_file(self, path: Path, options, ids, failures):
+    def _add_file(self, path: Path, options, ids, failures, speaker: str = "", title: str = ""):
         try:
             ids.append(services.import_file(path, path.name, options, extractor="local",
-                                            enqueue=not self.sync).pk)
+                                            enqueue=not self.sync, speaker=speaker, title=title).pk)
         except ImportFailed as exc:
             failures.append(_failure(str(exc), path.stem))
 
