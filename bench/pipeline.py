@@ -11,7 +11,9 @@ default models (BlazeFace + dlib, silero-vad, Light-ASD), then the default
 teacher's prelabels on the crops, on this machine's CPU (or CUDA when
 present), with OMP_NUM_THREADS=1 unless set, as run.sh starts workers. Imports and network loads (once per worker process) are timed
 apart as "startup"; "total" is the warm worker's sum of the stages.
-Per-stage figures on stderr; last stdout line is JSON.
+Per-stage figures on stderr, with CPU seconds (this process and its ffmpeg
+children) and the load average: wall time on shared cores varies with the
+load, CPU time much less. Last stdout line is JSON.
 """
 
 from __future__ import annotations
