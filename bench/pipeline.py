@@ -11,7 +11,9 @@ default models (BlazeFace + dlib, silero-vad, Light-ASD), then the default
 teacher's prelabels on the crops, on this machine's CPU (or CUDA when
 present), with OMP_NUM_THREADS=1 unless set, as run.sh starts workers. Imports and network loads (once per worker process) are timed
 apart as "startup"; "total" is the warm worker's sum of the stages.
-Per-stage figures on stderr; last stdout line is JSON.
+Per-stage figures on stderr, with CPU seconds (this process and its ffmpeg
+children) and the load average: wall time on shared cores varies with the
+load, CPU time much less. Last stdout line is JSON.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def prelabel_crops(jpegs: list[bytes]) -> int:
 
 
 def warm_up(params) -> None:
-    """What a worker has done before its first video: imports and the per-process network caches."""
+    """What a worker has done before its first video: the imports every stage needs (dlib,
+    PySceneDetect, scipy, the teacher) and the per-process network caches."""
     import face_recognition.api  # noqa: F401  (dlib models)
     import scenedetect  # noqa: F401
 
@@ -82,6 +85,10 @@ def warm_up(params) -> None:
         face_finder(None, params.faces, 640)
     if params.speakers.model == "light-asd":
         light_asd_network(params.speakers.asd_weights or None)
+        import python_speech_features  # noqa: F401  (MFCCs; scipy with it)
+        import scipy.signal  # noqa: F401  (box paths)
+    import inference.teachers.fer_weights  # noqa: F401  (the teacher and its weights reader)
+    import inference.teachers.mini_xception  # noqa: F401
 
 
 def cpu_seconds() -> float:

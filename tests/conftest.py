@@ -96,7 +96,7 @@ class LiveWorker:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        broker = _own_redis_db(os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{workdir / 'broker.sqlite3'}")
+        broker = _empty_broker(os.environ.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{workdir / 'broker.sqlite3'}")
         results = (broker if broker.startswith("redis") else f"db+sqlite:///{workdir / 'results.sqlite3'}")
         self.database_url = _own_postgres_db(os.environ.get("DATABASE_URL")) or f"sqlite:///{workdir / 'db.sqlite3'}"
         self.env = {
@@ -162,23 +162,16 @@ class LiveWorker:
         return (self.workdir / "worker.log").read_text(errors="replace")
 
 
-# Each live worker gets a database and a broker of its own, also on CI's shared
-# PostgreSQL + Redis: rows or queued tasks left by one worker test (a live training
-# run, a seeded segment) must not change what the next one sees.
-_redis_db_counter = iter(range(1, 16))
-
-
-def _own_redis_db(url: str) -> str:
-    if not url.startswith("redis"):
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-    index = next(_redis_db_counter, None)
-    if index is None:
-        return url
-    parts = urlsplit(url)
-    import redis
-    redis.Redis.from_url(urlunsplit(parts._replace(path=f"/{index}"))).flushdb()
-    return urlunsplit(parts._replace(path=f"/{index}"))
+# Each live worker gets a database of its own and an empty broker, also on CI's
+# shared PostgreSQL + Redis: rows or queued tasks left by one worker test (a live
+# training run, a seeded segment) must not change what the next one sees. (Redis
+# keeps its URL: Celery lets CELERY_BROKER_URL in the environment override any
+# other broker setting, so the test's client could not follow another DB index.)
+def _empty_broker(url: str) -> str:
+    if url.startswith("redis"):
+        import redis
+        redis.Redis.from_url(url).flushdb()
+    return url
 
 
 def _own_postgres_db(url: str | None) -> str | None:

@@ -34,7 +34,8 @@ def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams()) -
 
     from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
-    fps = info.fps or 25.0
+    # The container's frame rate (a broken header's 1000 fps would mean 40x the frames).
+    fps = info.fps if 1.0 <= info.fps <= 120.0 else 25.0
     min_len = max(1, int(round(params.min_scene_s * fps)))
     if params.detector == "content":
         detector = ContentDetector(threshold=params.content_threshold, min_scene_len=min_len)
