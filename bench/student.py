@@ -173,7 +173,7 @@ def compare_modes(rows: list[dict]) -> list[str]:
     waves = [read_audio(r["file"]) for r in rows]
     seconds = sum(w.size for w in waves) / 16000
     lines = []
-    for mode in ("pad4", "trim", "pack", "window"):
+    for mode in ("pad4-L1-L2", "pad4", "trim", "pack", "window"):
         encoder = load_encoder(threads=1, mode=mode)
         started = time.perf_counter()
         feats = encoder.encode(waves, [str(r["file"]) for r in rows])

@@ -1,4 +1,5 @@
-"""The student's speech encoder (Whisper tiny.en via CTranslate2) and its
+"""The student's speech encoder (Whisper tiny.en: CTranslate2 for the final
+output, PyTorch on the same weights for blocks 1-2, the default) and its
 per-segment feature cache, on generated speech."""
 
 import json
@@ -13,8 +14,9 @@ from django.core.management import call_command
 from clips.models import Segment, Video
 from inference.student import encoding
 from inference.student.data import Item, encoder_featurizer, read_export
-from inference.student.encoders import (PACKAGED_WHISPER, EncoderError, WhisperEncoder, load_encoder,
-                                        packaged_whisper_folder, padded_samples, trim_silence)
+from inference.student.encoders import (DEFAULT_MODE, PACKAGED_WHISPER, EncoderError, WhisperEncoder,
+                                        WhisperLayersEncoder, load_encoder, packaged_whisper_folder,
+                                        padded_samples, trim_silence)
 from inference.student.features import read_audio
 from inference.student.head import predict_pooled
 from inference.student.head_train import Candidate, HeadTrainConfig, fit_heads, one_se_choice, pool_items
@@ -33,7 +35,7 @@ def encoder():
 
 
 def test_frames_follow_the_audio_and_repeat_exactly(encoder, clips):
-    assert (encoder.frame_rate, encoder.dim) == (50.0, 384)
+    assert (encoder.frame_rate, encoder.dim) == (50.0, 2 * 384)         # blocks 1 and 2, concatenated
     assert encoder.checksum == PACKAGED_WHISPER["whisper-tiny.en"][2]   # the pinned weights
     rng = np.random.default_rng(0)
     waves = [read_audio(clips[0].path), rng.standard_normal(8000).astype(np.float32) * 0.1,
@@ -41,7 +43,7 @@ def test_frames_follow_the_audio_and_repeat_exactly(encoder, clips):
     frames = encoder.encode(waves)
     speech = [trim_silence(w).size for w in waves]                        # silent edges are not encoded
     assert speech[1:] == [w.size for w in waves[1:]] and speech[0] <= waves[0].size
-    assert [f.shape for f in frames] == [(int(np.ceil(n / 320)), 384) for n in speech]
+    assert [f.shape for f in frames] == [(int(np.ceil(n / 320)), 768) for n in speech]
     assert all(np.isfinite(f).all() for f in frames)
     again = encoder.encode(waves[::-1])[::-1]                             # same input, any company
     assert all(np.array_equal(a, b) for a, b in zip(frames, again))
@@ -57,14 +59,14 @@ def test_packing_slices_each_segment_back(clips):
 
 
 def test_short_segments_are_encoded_with_trailing_silence_and_batched_without_changing_them(encoder, clips):
-    assert encoder.mode == "pad4"                                          # the default
+    assert encoder.mode == DEFAULT_MODE == "pad4-L1-L2"                    # the default
     assert [padded_samples(n, 4, 480000) for n in (100, 64000, 64001, 479000, 480000)] == \
         [64000, 64000, 80000, 480000, 480000]
     waves = [trim_silence(read_audio(c.path)) for c in clips[:5]]
     together = encoder.encode(waves)                                      # equal padded lengths share calls
     alone = [encoder.encode([w])[0] for w in waves]
     assert all(np.array_equal(a, b) for a, b in zip(together, alone))    # a batch never changes a segment
-    trimmed = load_encoder("whisper-tiny.en", threads=1, mode="trim").encode(waves[:1])[0]
+    trimmed = load_encoder("whisper-tiny.en", threads=1, mode="trim-L1-L2").encode(waves[:1])[0]
     assert trimmed.shape == together[0].shape                             # only the segment's own frames
     assert not np.allclose(trimmed, together[0], atol=1e-2)               # but they heard the silence after it
     with pytest.raises(EncoderError, match="unknown encoder mode"):
@@ -96,6 +98,31 @@ def test_weights_that_are_not_the_pinned_ones_are_refused(tmp_path):
         load_encoder("whisper-huge-imaginary")
 
 
+def test_intermediate_layers_come_from_the_same_network_as_ctranslate2(clips, tmp_path):
+    """PyTorch on the pinned model.bin: its final output is CTranslate2's; blocks 1-2 differ from it."""
+    waves = [read_audio(c.path) for c in clips[:3]] + [np.random.default_rng(1).standard_normal(20000)
+                                                        .astype(np.float32) * 0.1]
+    ct2 = load_encoder("whisper-tiny.en", threads=1, mode="pad4")
+    final = load_encoder("whisper-tiny.en", threads=1, mode="pad4-L5")   # tiny has 4 blocks; 5 = final LayerNorm
+    assert isinstance(final, WhisperLayersEncoder) and not isinstance(ct2, WhisperLayersEncoder)
+    for a, b in zip(ct2.encode(waves), final.encode(waves)):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-2
+    one, two = (load_encoder("whisper-tiny.en", threads=1, mode=m).encode(waves[:1])[0] for m in ("pad4-L1", "pad4-L2"))
+    both = load_encoder("whisper-tiny.en", threads=1).encode(waves[:1])[0]
+    assert np.allclose(both, np.concatenate([one, two], 1), atol=1e-4)  # -L1-L2: both blocks, in order
+    assert np.abs(two - ct2.encode(waves[:1])[0]).mean() > 0.1          # not the final output again
+    assert len({ct2.cache_key, final.cache_key, load_encoder("whisper-tiny.en", threads=1).cache_key}) == 3
+    with pytest.raises(EncoderError, match="blocks 1-4"):
+        load_encoder("whisper-tiny.en", threads=1, mode="pad4-L6")
+    with pytest.raises(EncoderError, match="unknown encoder mode"):
+        load_encoder("whisper-tiny.en", threads=1, mode="pad4-Lx")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"\x06\x00\x00\x00garbage")
+    with pytest.raises(EncoderError, match="not a float CTranslate2 Whisper model"):
+        WhisperLayersEncoder(broken, "broken", mode="pad4-L2")
+
+
 def store_segments(clips, n=3) -> list[Segment]:
     video = Video.objects.create(extractor="local", external_id="enc")
     out = []
@@ -115,8 +142,8 @@ def test_cache_hit_miss_and_invalidation(clips, settings, tmp_path, capsys):
     assert (again.encoded, again.cached) == (0, 3)                      # hit: nothing re-encoded
     encoder = encoding.current_encoder()
     cached = encoding.read_cached(encoder, segments[0])
-    assert cached.dtype == np.float16 and cached.shape[1] == 384
-    assert np.allclose(cached, encoder.encode([read_audio(clips[0].path)])[0], atol=2e-2)
+    assert cached.dtype == np.float16 and cached.shape[1] == encoder.dim
+    assert np.allclose(cached, encoder.encode([read_audio(clips[0].path)])[0], atol=2e-2, rtol=2e-3)
 
     Segment.objects.filter(pk=segments[0].pk).update(end=2.5)            # re-cut: that segment misses
     assert encoding.encode_segments().encoded == 1
@@ -161,7 +188,7 @@ def test_distillation_only_heads_learn_from_teacher_soft_labels(clips, tmp_path,
     zip_path = write_export_zip(tmp_path / "t.zip", clips, human=False, teacher=True)
     corpus = read_export(zip_path, featurize=encoder_featurizer(encoder))
     train, val, test = (corpus.splits[s] for s in ("train", "val", "test"))
-    assert all(i.human < 0 and i.teacher_probs is not None and i.feats.shape[1] == 384 for i in train)
+    assert all(i.human < 0 and i.teacher_probs is not None and i.feats.shape[1] == encoder.dim for i in train)
     result = fit_heads(train, val, cfg=HeadTrainConfig(epochs=5, patience=5))
     assert set(result.candidates) == {"logreg", "head", "ensemble"} and result.chosen in result.candidates
     assert len(result.history) == 5

