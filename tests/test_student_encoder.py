@@ -227,3 +227,17 @@ def test_small_validation_keeps_the_simpler_head_and_the_release_sees_validation
     assert np.allclose(refit.candidates["logreg"].model.mean, pooled.mean(0), atol=1e-4)
     assert not np.allclose(held_out.candidates["logreg"].model.mean, pooled.mean(0), atol=1e-4)
     assert refit.candidates["head"].details["refit_on"] == "train+val (72 segments)"
+
+
+def test_a_win_by_one_lucky_segment_is_not_a_release():
+    """On 16 test segments one more right answer than the active student (0.312 vs
+    0.25, as a run on shuffled labels can get by luck) does not replace it; a
+    clear win does, and so does a first student well above the baseline."""
+    from inference.student.release import release_decision
+    lucky = release_decision(0.3125, 0.125, 16, active="ser-student@1", active_uar=0.25)
+    assert not lucky.activate and "does not beat the active student" in lucky.reason
+    assert "needs more than 0.358" in lucky.reason
+    clear = release_decision(0.6, 0.125, 16, active="ser-student@1", active_uar=0.25)
+    assert clear.activate and "beats the baseline (0.125) and ser-student@1" in clear.reason
+    assert release_decision(0.56, 1 / 7, 79).activate
+    assert not release_decision(0.17, 1 / 7, 79).activate     # above the baseline, but within its error (0.039)

@@ -5,12 +5,16 @@ splits are speaker-disjoint) with at least STUDENT_MIN_TRAIN_SEGMENTS and
 STUDENT_MIN_EVAL_SEGMENTS segments; otherwise it is refused before it
 starts. A finished run's model becomes active by itself only when its test
 UAR beats both the majority baseline and the active student scored on the
-same test segments; otherwise it waits on the Models page with the reason.
+same test segments by more than one standard error (the binomial error of
+the rival's UAR over the test segments: on a few dozen segments one lucky
+segment is not a better model); otherwise it waits on the Models page with
+the reason.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
@@ -71,13 +75,22 @@ def release_decision(uar: float, baseline_uar: float, n_test: int, active: str |
         return Release(ok, reason, n_test, uar, baseline_uar, active, active_uar)
 
     where = f"on {n_test} test segments"
-    if uar <= baseline_uar:
-        return release(False, f"test UAR {uar:.3f} does not beat the majority baseline ({baseline_uar:.3f}) {where}")
+    need = baseline_uar + standard_error(baseline_uar, n_test)
+    if uar <= need:
+        return release(False, f"test UAR {uar:.3f} does not beat the majority baseline ({baseline_uar:.3f}) "
+                              f"by more than one standard error (needs more than {need:.3f}) {where}")
     if active and active_error:
         return release(False, f"the active student {active} could not be scored on the same test split "
                               f"({active_error}); compare and activate by hand")
-    if active and active_uar is not None and uar <= active_uar:
-        return release(False, f"test UAR {uar:.3f} does not beat the active student {active} "
-                              f"({active_uar:.3f}) {where}")
+    if active and active_uar is not None:
+        need = active_uar + standard_error(active_uar, n_test)
+        if uar <= need:
+            return release(False, f"test UAR {uar:.3f} does not beat the active student {active} "
+                                  f"({active_uar:.3f}) by more than one standard error (needs more than {need:.3f}) {where}")
     beaten = f"the baseline ({baseline_uar:.3f})" + (f" and {active} ({active_uar:.3f})" if active else "")
-    return release(True, f"test UAR {uar:.3f} beats {beaten} {where}")
+    return release(True, f"test UAR {uar:.3f} beats {beaten} by more than one standard error {where}")
+
+
+def standard_error(uar: float, n_test: int) -> float:
+    """Binomial standard error of a recall-like figure over n test segments."""
+    return math.sqrt(max(uar * (1 - uar), 0.0) / n_test) if n_test else 1.0
