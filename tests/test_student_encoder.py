@@ -19,7 +19,8 @@ from inference.student.encoders import (DEFAULT_MODE, PACKAGED_WHISPER, EncoderE
                                         padded_samples, trim_silence)
 from inference.student.features import read_audio
 from inference.student.head import predict_pooled
-from inference.student.head_train import Candidate, HeadTrainConfig, fit_heads, one_se_choice, pool_items
+from inference.student.head_train import HeadTrainConfig, fit_heads, one_se_choice, pool_items
+from inference.student.losses import LossConfig
 from inference.student.train import evaluate_predictions
 from tests.media.espeak_emotions import cached_clips, write_export_zip
 
@@ -213,11 +214,8 @@ def test_small_validation_keeps_the_simpler_head_and_the_release_sees_validation
     centres = rng.standard_normal((3, 16)).astype(np.float32)
     train, val = _synthetic_items(60, rng, centres, "train"), _synthetic_items(12, rng, centres, "val")
     # A 12-segment validation cannot tell 0.75 from 0.83 UAR: the logistic regression is kept.
-    scores = {"logreg": 0.75, "head": 0.83, "ensemble": 0.80}
-    assert one_se_choice({k: Candidate(k, v, None) for k, v in scores.items()}, val) == "logreg"
-    big_val = _synthetic_items(2000, rng, centres, "val")
-    scores = {"logreg": 0.60, "head": 0.70, "ensemble": 0.65}   # 2000 segments can
-    assert one_se_choice({k: Candidate(k, v, None) for k, v in scores.items()}, big_val) == "head"
+    assert one_se_choice({"logreg": 0.75, "head": 0.83, "ensemble": 0.80}, len(val)) == "logreg"
+    assert one_se_choice({"logreg": 0.60, "head": 0.70, "ensemble": 0.65}, 2000) == "head"   # 2000 segments can
 
     refit = fit_heads(train, val, cfg=HeadTrainConfig(epochs=3, patience=3))
     held_out = fit_heads(train, val, cfg=HeadTrainConfig(epochs=3, patience=3), refit=False)
@@ -227,6 +225,26 @@ def test_small_validation_keeps_the_simpler_head_and_the_release_sees_validation
     assert np.allclose(refit.candidates["logreg"].model.mean, pooled.mean(0), atol=1e-4)
     assert not np.allclose(held_out.candidates["logreg"].model.mean, pooled.mean(0), atol=1e-4)
     assert refit.candidates["head"].details["refit_on"] == "train+val (72 segments)"
+    # 12 validation segments: the choice came from speaker-grouped folds of all 72
+    assert all("cv_choice_uar" in c.details for c in refit.candidates.values())
+    by_val = fit_heads(train, val, cfg=HeadTrainConfig(epochs=3, patience=3, cv_choice_below=0), refit=False)
+    assert not any("cv_choice_uar" in c.details for c in by_val.candidates.values())
+
+
+def test_the_grouped_choice_scores_each_candidate_out_of_fold():
+    """A head that only memorises cannot look good out of fold: on features that
+    carry no class, every candidate's grouped-CV UAR stays near chance."""
+    from inference.student.head_train import grouped_cv_scores
+    rng = np.random.default_rng(1)
+    items = [Item(key=f"n{k}", split="train", feats=rng.standard_normal((10, 8)).astype(np.float16),
+                  human=k % 3, group=f"s{k % 8}") for k in range(96)]
+    noise = grouped_cv_scores(pool_items(items), items, 1.0, 30, LossConfig(), HeadTrainConfig())
+    assert set(noise) == {"logreg", "head", "ensemble"} and max(noise.values()) < 0.55
+    centres = rng.standard_normal((3, 8)).astype(np.float32) * 3
+    for item in items:
+        item.feats = (item.feats.astype(np.float32) + centres[item.human]).astype(np.float16)
+    signal = grouped_cv_scores(pool_items(items), items, 1.0, 30, LossConfig(), HeadTrainConfig())
+    assert min(signal.values()) > 0.9
 
 
 def test_a_win_by_one_lucky_segment_is_not_a_release():

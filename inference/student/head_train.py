@@ -6,7 +6,10 @@ objective (losses.student_loss), the classical one is a logistic regression
 whose strength C is chosen by speaker-grouped cross-validation. Validation
 UAR picks the winner by the one-standard-error rule: the simplest candidate
 within one standard error of the best (a validation split of a few dozen
-segments cannot tell 0.05 UAR apart). Then every candidate is refitted on
+segments cannot tell 0.05 UAR apart); when validation has fewer than
+`cv_choice_below` labelled segments (a couple of speakers), the candidates
+are compared instead on out-of-fold predictions of speaker-grouped folds of
+train + validation, which see every speaker once. Then every candidate is refitted on
 train + validation (the neural head for its best epoch count, C re-chosen by
 grouped CV over the larger set), so the released model sees all labelled
 speakers but the test split, which is never looked at here.
@@ -46,6 +49,7 @@ class HeadTrainConfig(JsonConfig):
     c_grid: tuple = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
     cv_folds: int = 4
     cv_max_rows: int = 3000       # C is chosen on at most this many training rows (whole groups)
+    cv_choice_below: int = 100    # fewer labelled val segments: choose the candidate by grouped CV
     seed: int = 0
     threads: int | None = 1
 
@@ -224,17 +228,7 @@ def logreg_head(x, items: list[Item], cfg: HeadTrainConfig) -> tuple[ClassicalHe
 
     y = np.array([i.reference for i in items])
     c, cv = choose_c(x, y, _groups(items), cfg)
-    pipe = _fit_logreg(x, y, c)
-    scaler, logreg = pipe[0], pipe[1]
-    coef = np.zeros((len(EMOTIONS), x.shape[1]), np.float32)
-    intercept = np.full(len(EMOTIONS), -30.0, np.float32)   # classes never seen: never predicted
-    if len(logreg.classes_) == 2:  # sklearn keeps one row for two classes
-        coef[logreg.classes_[1]], intercept[logreg.classes_[1]] = logreg.coef_[0], logreg.intercept_[0]
-        intercept[logreg.classes_[0]] = 0.0
-    else:
-        coef[logreg.classes_], intercept[logreg.classes_] = logreg.coef_, logreg.intercept_
-    head = ClassicalHead(mean=scaler.mean_.astype(np.float32), scale=scaler.scale_.astype(np.float32),
-                         coef=coef, intercept=intercept, c=c)
+    head = _classical_from(_fit_logreg(x, y, c), x.shape[1], c)
     has_va = [k for k, i in enumerate(items) if i.valence is not None and i.arousal is not None]
     if len(has_va) >= 2:
         xs = (x[has_va] - head.mean) / head.scale
@@ -243,19 +237,54 @@ def logreg_head(x, items: list[Item], cfg: HeadTrainConfig) -> tuple[ClassicalHe
     return head, {"C": c, "cv_uar": cv}
 
 
+def _classical_from(pipe, dim: int, c: float) -> ClassicalHead:
+    """A fitted scaler + logistic regression as a ClassicalHead over all classes."""
+    scaler, logreg = pipe[0], pipe[1]
+    coef = np.zeros((len(EMOTIONS), dim), np.float32)
+    intercept = np.full(len(EMOTIONS), -30.0, np.float32)   # classes never seen: never predicted
+    if len(logreg.classes_) == 2:  # sklearn keeps one row for two classes
+        coef[logreg.classes_[1]], intercept[logreg.classes_[1]] = logreg.coef_[0], logreg.intercept_[0]
+        intercept[logreg.classes_[0]] = 0.0
+    else:
+        coef[logreg.classes_], intercept[logreg.classes_] = logreg.coef_, logreg.intercept_
+    return ClassicalHead(mean=scaler.mean_.astype(np.float32), scale=scaler.scale_.astype(np.float32),
+                         coef=coef, intercept=intercept, c=c)
+
+
 def fit_classical(x_train, train, x_val, val, cfg: HeadTrainConfig) -> Candidate:
     head, details = logreg_head(x_train, train, cfg)
     return Candidate("logreg", _uar(head.predict(x_val)[0], val), head, details)
 
 
-def one_se_choice(candidates: dict[str, Candidate], val: list[Item]) -> str:
-    """The simplest candidate (CANDIDATES order) whose validation UAR is within one
-    standard error of the best; the error is the binomial one of the best UAR
-    over the validation items that carry a class."""
-    best = max(c.val_uar for c in candidates.values())
-    n = len(_truth(val)[0])
+def one_se_choice(scores: dict[str, float], n: int) -> str:
+    """The simplest candidate (CANDIDATES order) whose UAR is within one standard
+    error of the best; the error is the binomial one of the best UAR over the
+    n segments that carry a class."""
+    best = max(scores.values())
     se = float(np.sqrt(best * (1 - best) / n)) if n else 0.0
-    return next(name for name in CANDIDATES if candidates[name].val_uar >= best - se - 1e-9)
+    return next(name for name in CANDIDATES if scores[name] >= best - se - 1e-9)
+
+
+def grouped_cv_scores(x, items: list[Item], c: float, epochs: int, loss_cfg: LossConfig,
+                      cfg: HeadTrainConfig, should_cancel=None) -> dict[str, float]:
+    """Each candidate's UAR on out-of-fold predictions over speaker-grouped folds
+    (C and the neural head's epoch count fixed as the main fit chose them)."""
+    from sklearn.model_selection import GroupKFold
+
+    groups = _groups(items)
+    folds = min(cfg.cv_folds, len(set(groups)))
+    if folds < 2:
+        return {}
+    probs = {name: np.zeros((len(items), len(EMOTIONS)), np.float32) for name in CANDIDATES}
+    y = np.array([i.reference for i in items])
+    for tr, te in GroupKFold(n_splits=folds).split(x, y, groups):
+        part = [items[k] for k in tr]
+        classical = _classical_from(_fit_logreg(x[tr], y[tr], c), x.shape[1], c)
+        neural = refit_neural(x[tr], part, epochs, loss_cfg, cfg, should_cancel)
+        probs["logreg"][te] = classical.predict(x[te])[0]
+        probs["head"][te] = predict_head(neural, x[te])[0]
+        probs["ensemble"][te] = (probs["logreg"][te] + probs["head"][te]) / 2
+    return {name: _uar(p, items) for name, p in probs.items()}
 
 
 def fit_heads(train: list[Item], val: list[Item], loss_cfg: LossConfig = LossConfig(),
@@ -277,9 +306,17 @@ def fit_heads(train: list[Item], val: list[Item], loss_cfg: LossConfig = LossCon
         both = EnsembleHead([classical.model, neural.model])
         ensemble = Candidate("ensemble", _uar(both.predict(x_val)[0], val), both)
         candidates = {"logreg": classical, "head": neural, "ensemble": ensemble}
-        chosen = one_se_choice(candidates, val)
+        everything, x_all = train + val, np.concatenate([x_train, x_val])
+        n_val = len(_truth(val)[0])
+        cv_scores = (grouped_cv_scores(x_all, everything, classical.details["C"], neural.details["best_epoch"],
+                                       loss_cfg, cfg, should_cancel) if n_val < cfg.cv_choice_below else {})
+        if cv_scores:
+            chosen = one_se_choice(cv_scores, len(_truth(everything)[0]))
+            for name, score in cv_scores.items():
+                candidates[name].details["cv_choice_uar"] = round(score, 4)
+        else:
+            chosen = one_se_choice({name: c.val_uar for name, c in candidates.items()}, n_val)
         if refit:
-            everything, x_all = train + val, np.concatenate([x_train, x_val])
             classical.model, refit_details = logreg_head(x_all, everything, cfg)
             classical.details.update({"refit_" + k: v for k, v in refit_details.items()})
             neural.model = refit_neural(x_all, everything, neural.details["best_epoch"], loss_cfg, cfg,
