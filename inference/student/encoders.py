@@ -32,14 +32,8 @@ to run it (`mode`), measured by bench/student.py on real acted speech:
   (0.641, 0.613); the real path (bench/student.py, clips grouped per video)
   0.575 vs 0.562. Encoding speed on VAD-cut segments (mean 1.8 s): 25x real
   time with one thread.
-  Tried and not adopted (branch issue-13-layers: the same weights run by
-  PyTorch, hidden states of chosen blocks): in the whole-clip protocol above
-  the middle blocks pool better than the final output (grouped CV: block 1
-  0.659, block 2 0.737, block 3 0.669, block 4 0.632, final 0.642; blocks
-  1+2 concatenated 0.747, test 0.644), and two blocks encode faster (33x vs
-  26x real time on the real path), but through the real path
-  (bench/student.py, 3 seeds) actors 17-24 stayed at 0.569 (mean 0.575,
-  0.559-0.596): no gain over the final output there.
+  With -L1-L2 on the real path (bench/student.py, 3 seeds, speaker-grouped
+  head choice): actors 17-24 UAR 0.596 each seed, 38x real time.
 - "trim": each segment at its own length (CTranslate2 4.6 takes shorter
   inputs; the position embeddings are those of the first frames).
 - "pack": several segments packed into one 30 s window, frames sliced back.
@@ -64,7 +58,7 @@ import librosa
 import numpy as np
 
 SAMPLE_RATE = 16000
-MODES = ("trim", "pack", "window", "padN")
+MODES = ("trim", "pack", "window")   # and padN (PAD_MODE)
 DEFAULT_MODE = "pad4-L1-L2"
 PAD_MODE = re.compile(r"pad([1-9][0-9]?)$")   # padN: at least N seconds per encoder input
 LAYER_SUFFIX = re.compile(r"-L([1-9][0-9]?)")  # -L<n>: hidden states after block n (1-based), concatenated
@@ -220,7 +214,7 @@ class WhisperEncoder(SpeechEncoder):
                  mode: str = DEFAULT_MODE, batch_windows: int = 4, batch_padded: int = 8):
         feed, self.layers = split_mode(mode)
         if feed not in MODES and not PAD_MODE.match(feed):
-            raise EncoderError(f"unknown encoder mode {mode!r}: one of {', '.join(MODES)}, optionally "
+            raise EncoderError(f"unknown encoder mode {mode!r}: one of {', '.join(MODES)}, padN, optionally "
                                "followed by -L<n> per encoder layer (e.g. pad4-L1-L2)")
         folder = Path(folder)
         weights = folder / "model.bin"
@@ -307,7 +301,6 @@ class WhisperEncoder(SpeechEncoder):
                     n = max(1, math.ceil(p.length / self.samples_per_frame))
                     pieces.setdefault(p.item, []).append(frames[w, a:a + n])
         return [np.concatenate(pieces[i]) for i in range(len(waves))]
-
 
     def _encode_padded(self, waves: list[np.ndarray], min_seconds: int) -> list[np.ndarray]:
         """Each wave in pieces of at most one window, each piece followed by

@@ -283,7 +283,7 @@ def grouped_cv_scores(x, items: list[Item], c: float, epochs: int, loss_cfg: Los
         neural = refit_neural(x[tr], part, epochs, loss_cfg, cfg, should_cancel)
         probs["logreg"][te] = classical.predict(x[te])[0]
         probs["head"][te] = predict_head(neural, x[te])[0]
-        probs["ensemble"][te] = (probs["logreg"][te] + probs["head"][te]) / 2
+        probs["ensemble"][te] = EnsembleHead([classical, neural]).predict(x[te])[0]
     return {name: _uar(p, items) for name, p in probs.items()}
 
 
