@@ -12,9 +12,6 @@ seconds. `--pool prefork` runs Celery's own pool instead of the project's
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,20 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import LiveWorker, wait_for  # noqa: E402
-
-
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def kill9(*pids: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+from tests.conftest import LiveWorker, children, kill9, wait_for  # noqa: E402
 
 
 def one_try(pool: str | None, after: float, timeout: float) -> float | None:

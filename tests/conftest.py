@@ -1,6 +1,7 @@
 """Shared fixtures: users per role, isolated media, a real Celery worker."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -186,6 +187,21 @@ def _own_postgres_db(url: str | None) -> str | None:
     with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def children(pid: int) -> list[int]:
+    """Child process ids of pid (a worker's pool children)."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def kill9(*pids: int) -> None:
+    """SIGKILL, as the OOM killer or `kill -9` would; gone processes are fine."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture

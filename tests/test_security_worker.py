@@ -7,33 +7,18 @@ duplicate rows. Idle pool children killed with SIGKILL do not wedge the worker
 
 import json
 import os
-import signal
 import sqlite3
-import subprocess
 import time
 
 import pytest
 
-from tests.conftest import LiveWorker, wait_for
+from tests.conftest import LiveWorker, children, kill9, wait_for
 from tests.media.talking_face import talking_face
 
 pytestmark = [pytest.mark.security, pytest.mark.worker]
 
 # as run.sh starts it (a prefork pool), with leases short enough for a test
 POOL = ("--concurrency", "2", "--max-tasks-per-child", "100")
-
-
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def kill9(*pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Retrain API and pages: staff only, one live run at a time, cancel, restart
 after a worker died mid-run."""
 
-import os
 import subprocess
 import sys
 import time
