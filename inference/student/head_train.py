@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import contextmanager
 import warnings
 from dataclasses import dataclass, field
 
@@ -75,6 +76,18 @@ class HeadResult:
     @property
     def model(self):
         return self.candidates[self.chosen].model
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Torch's CPU threads set for a fit (None: unchanged), restored after."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pool_items(items: list[Item]) -> np.ndarray:
@@ -309,10 +322,7 @@ def fit_heads(train: list[Item], val: list[Item], loss_cfg: LossConfig = LossCon
     if not train or not val:
         raise ValueError("need training and validation items")
     started = time.monotonic()
-    threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         x_train, x_val = pool_items(train), pool_items(val)
         neural = fit_neural(x_train, train, x_val, val, loss_cfg, cfg, progress, should_cancel)
         classical = fit_classical(x_train, train, x_val, val, cfg)
@@ -337,8 +347,28 @@ def fit_heads(train: list[Item], val: list[Item], loss_cfg: LossConfig = LossCon
             ensemble.model = EnsembleHead([classical.model, neural.model])
             for candidate in candidates.values():
                 candidate.details["refit_on"] = f"train+val ({len(everything)} segments)"
-    finally:
-        torch.set_num_threads(threads_before)
     return HeadResult(chosen=chosen, candidates=candidates,
                       history=neural.details.pop("history"), seconds=time.monotonic() - started,
                       dim=x_train.shape[1] // 2)
+
+
+def refit_chosen(result: HeadResult, items: list[Item], loss_cfg: LossConfig = LossConfig(),
+                 cfg: HeadTrainConfig = HeadTrainConfig(), should_cancel=None) -> tuple[object, dict]:
+    """The chosen head fitted afresh on `items` (every labelled segment, test
+    included: AutoML's "refit_full"), with what the run chose: the same kind of
+    head, the neural head's epoch count, C re-chosen by speaker-grouped CV on
+    `items`. Only for release after the guard passed on the test split, which
+    these weights then no longer have held out."""
+    x = pool_items(items)
+    chosen, details = result.chosen, {"segments": len(items), "head": result.chosen}
+    members = []
+    with torch_threads(cfg.threads):
+        if chosen in ("logreg", "ensemble"):
+            classical, fit = logreg_head(x, items, cfg)
+            details.update(fit)
+            members.append(classical)
+        if chosen in ("head", "ensemble"):
+            epochs = result.candidates["head"].details["best_epoch"]
+            members.append(refit_neural(x, items, epochs, loss_cfg, cfg, should_cancel))
+            details["epochs"] = epochs
+    return (members[0] if len(members) == 1 else EnsembleHead(members)), details
