@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections
 from django.utils import timezone
 
 from .models import Video
@@ -44,17 +44,41 @@ def sweep_seconds() -> float:
     return float(getattr(settings, "PIPELINE_SWEEP_SECONDS", 120))
 
 
+# First key of PostgreSQL's two-key advisory locks: this project's video locks.
+ADVISORY_LOCK_NAMESPACE = 0x4C53_45  # "LSE"
+
+
 @contextmanager
 def video_lock(video_id: int):
-    """Hold this video's exclusive lock (a flock on MEDIA_ROOT/locks/) while the body runs."""
+    """Hold this video's exclusive lock while the body runs: a flock on
+    MEDIA_ROOT/locks/, and on PostgreSQL also an advisory lock, so workers on
+    several machines exclude each other even where the shared media
+    filesystem does not pass flocks between machines."""
     folder = Path(settings.MEDIA_ROOT) / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"video-{int(video_id)}.lock", "a") as handle:
+    with open(folder / f"video-{int(video_id)}.lock", "a") as handle, _database_lock(video_id):
         fcntl.flock(handle, fcntl.LOCK_EX)  # waits while another stage of this video runs
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _database_lock(video_id: int):
+    """pg_advisory_lock on a connection of its own: the task's connection may be
+    closed and reopened mid-stage, which would drop a session lock silently. A
+    killed worker's connection ends, and PostgreSQL frees the lock with it."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with own.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, int(video_id)])
+        yield
+    finally:
+        own.close()  # ends the session, which releases the lock
 
 
 @contextmanager

@@ -236,6 +236,9 @@ INFERENCE_DEVICE = env.str("INFERENCE_DEVICE", default="auto")  # auto | cpu | c
 STUDENT_ENCODER = env.str("STUDENT_ENCODER", default="whisper-tiny.en")
 STUDENT_ENCODER_THREADS = env.int("STUDENT_ENCODER_THREADS", default=1)
 STUDENT_ENCODER_MODE = env.str("STUDENT_ENCODER_MODE", default="pad4-L1-L2")
+# After the release guard passed on the test split, the released head is refit on every
+# labelled segment, test included (AutoML "refit_full"); the run page says so.
+STUDENT_REFIT_FULL = env.bool("STUDENT_REFIT_FULL", default=True)
 # A run is refused unless its speaker-disjoint splits reach these sizes.
 STUDENT_MIN_TRAIN_SEGMENTS = env.int("STUDENT_MIN_TRAIN_SEGMENTS", default=20)
 STUDENT_MIN_EVAL_SEGMENTS = env.int("STUDENT_MIN_EVAL_SEGMENTS", default=5)  # val and test each; at least 2

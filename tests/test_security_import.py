@@ -117,3 +117,28 @@ def test_uploaded_playlist_is_refused_over_http(staff_client, import_media):
     assert response.status_code == 200
     assert "playlist or manifest" in response.content.decode()
     assert not Video.objects.exists()
+
+
+@pytest.fixture
+def rebinding_host(servers, monkeypatch):
+    """rebind.test resolves to the "public" 127.0.0.1 for the check, then to the internal 127.0.0.2."""
+    real = safety.socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        return real(next(answers, "127.0.0.2"), port, *args, **kwargs)
+
+    monkeypatch.setattr(safety.socket, "getaddrinfo", getaddrinfo)
+    return f"http://rebind.test:{servers.internal.server_address[1]}/latest/meta-data"
+
+
+def test_a_host_that_rebinds_to_an_internal_address_is_refused_at_connect(servers, rebinding_host, tmp_path):
+    with SafeYoutubeDL({"quiet": True}, allow_private=False) as ydl:
+        with pytest.raises(UnsafeURL, match="private or local"):
+            ydl.urlopen(rebinding_host)
+    with pytest.raises(ImportFailed, match="private or local") as err:
+        download(rebinding_host, tmp_path, SourceOptions())
+    assert type(err.value) is ImportFailed
+    assert servers.internal_hits == []

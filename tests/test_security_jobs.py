@@ -94,3 +94,33 @@ def test_two_runs_of_one_video_take_their_stages_one_at_a_time(settings, tmp_pat
         pass
     runner.join()
     assert order == ["first done", "second in"]
+
+
+@pytest.mark.backends
+@pytest.mark.django_db(transaction=True)
+def test_workers_on_two_machines_take_one_video_in_turn(settings, tmp_path):
+    """Two MEDIA_ROOTs stand for two machines whose file locks do not meet:
+    on PostgreSQL the database still lets one stage of a video run at a time."""
+    from django.db import connection
+    if connection.vendor != "postgresql":
+        pytest.skip("file locks are the only lock on a single-machine SQLite set-up")
+    import threading
+
+    order = []
+
+    def second():
+        with recovery.video_lock(7):
+            order.append("second in")
+        with recovery.video_lock(8):
+            order.append("other video")
+        connection.close()
+
+    settings.MEDIA_ROOT = tmp_path / "machine-a"
+    with recovery.video_lock(7):
+        settings.MEDIA_ROOT = tmp_path / "machine-b"
+        runner = threading.Thread(target=second)
+        runner.start()
+        time.sleep(0.5)
+        order.append("first done")
+    runner.join(10)
+    assert order == ["first done", "second in", "other video"]

@@ -231,6 +231,40 @@ def test_small_validation_keeps_the_simpler_head_and_the_release_sees_validation
     assert not any("cv_choice_uar" in c.details for c in by_val.candidates.values())
 
 
+def test_the_regularisation_is_chosen_leaving_one_speaker_out_on_small_data():
+    """A few hundred segments of a few speakers: C is scored with one fold per
+    speaker (the run page says how many); many speakers or rows: 4 folds."""
+    from inference.student.head_train import c_folds, logreg_head
+    rng = np.random.default_rng(2)
+    centres = rng.standard_normal((3, 16)).astype(np.float32)
+    items = _synthetic_items(60, rng, centres, "train")                   # 6 speakers
+    head, details = logreg_head(pool_items(items), items, HeadTrainConfig())
+    assert details["cv_folds"] == 6 and set(details["cv_uar"]) == {str(c) for c in HeadTrainConfig().c_grid}
+    assert details["C"] in HeadTrainConfig().c_grid
+    assert (c_folds(14, 177, HeadTrainConfig()), c_folds(400, 8000, HeadTrainConfig()),
+            c_folds(12, 5000, HeadTrainConfig())) == (14, 4, 4)
+
+
+def test_refit_full_fits_the_chosen_head_on_every_labelled_segment():
+    """After the guard: the chosen head again, its standardisation (and fit) now
+    from train + val + test, with what the run chose (head kind, epochs)."""
+    from inference.student.head import ClassicalHead, EnsembleHead
+    from inference.student.head_train import refit_chosen
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((3, 16)).astype(np.float32)
+    train, val, test = (_synthetic_items(n, rng, centres, split) for n, split in ((60, "train"), (12, "val"),
+                                                                                 (12, "test")))
+    result = fit_heads(train, val, cfg=HeadTrainConfig(epochs=3, patience=3))
+    model, details = refit_chosen(result, train + val + test, cfg=HeadTrainConfig(epochs=3, patience=3))
+    assert details["segments"] == 84 and details["head"] == result.chosen
+    members = model.members if isinstance(model, EnsembleHead) else [model]
+    everything = pool_items(train + val + test).mean(0)
+    for member in members:
+        mean = member.mean if isinstance(member, ClassicalHead) else member.feat_mean.numpy()
+        assert np.allclose(mean, everything, atol=1e-4)                  # the test rows were seen
+        assert not np.allclose(mean, pool_items(train + val).mean(0), atol=1e-4)
+
+
 def test_the_grouped_choice_scores_each_candidate_out_of_fold():
     """A head that only memorises cannot look good out of fold: on features that
     carry no class, every candidate's grouped-CV UAR stays near chance."""

@@ -47,7 +47,7 @@ def stored_export(zip_path) -> Export:
 
 
 @pytest.mark.django_db
-def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip):
+def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip, staff_client):
     export = stored_export(human_zip)
     run = services.start_run(export_id=export.id, config=SMALL, enqueue=False)
     run = services.run_training(run.id)
@@ -75,6 +75,11 @@ def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip):
     assert m["chosen"] in m["candidates"] and set(m["candidates"]) == {"logreg", "head", "ensemble"}
     assert all(0 <= c["val_uar"] <= 1 and 0 <= c["test_uar"] <= 1 for c in m["candidates"].values())
     assert m["encoder"] == "whisper-tiny.en"
+    # the guard passed: the released weights are the chosen head refit on every labelled segment
+    assert m["refit_full"]["segments"] == sum(c["segments"] for c in m["counts"].values()) == 80
+    assert m["refit_full"]["head"] == m["chosen"]
+    run_page = staff_client.get(f"/models/runs/{run.id}/").content.decode()
+    assert 'data-testid="refit-full"' in run_page and "test included (STUDENT_REFIT_FULL)" in run_page
 
     # the released student prelabels off-screen speech with the same encoder + head (features cached)
     from inference.student.prelabel import prelabel_offscreen
@@ -90,9 +95,11 @@ def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip):
 
 
 @pytest.mark.django_db
-def test_run_on_shuffled_labels_waits_with_its_reason(human_zip, clips, tmp_path, staff_client):
+def test_run_on_shuffled_labels_waits_with_its_reason(human_zip, clips, tmp_path, staff_client, settings):
+    settings.STUDENT_REFIT_FULL = False                                   # released as validated
     good = services.run_training(services.start_run(export_id=stored_export(human_zip).id, enqueue=False).id)
     assert good.status == "succeeded" and good.model_version.is_active, good.error
+    assert good.metrics["refit_full"] is None
     rng = np.random.default_rng(5)
     shuffled = [dataclasses.replace(c, category=str(k)) for c, k in
                 zip(clips, rng.permutation([c.category for c in clips]))]
@@ -109,6 +116,7 @@ def test_run_on_shuffled_labels_waits_with_its_reason(human_zip, clips, tmp_path
     assert "not activated:" in page and release["reason"] in page
     run_page = staff_client.get(f"/models/runs/{run.id}/").content.decode()
     assert "Not activated" in run_page and 'data-testid="candidates"' in run_page
+    assert run.metrics["refit_full"] is None and 'data-testid="refit-full"' not in run_page   # never without the guard
 
 
 @pytest.mark.django_db

@@ -17,9 +17,10 @@ from typing import Callable
 
 from yt_dlp import YoutubeDL
 from yt_dlp.downloader import get_suitable_downloader
+from yt_dlp.networking.exceptions import RequestError
 from yt_dlp.utils import DownloadError
 
-from .guarded_http import RedirectRefused, guarded_request_director, refuse_external_downloader
+from .guarded_http import AddressRefused, RedirectRefused, guarded_request_director, refuse_external_downloader
 from .safety import UnresolvableHost, UnsafeURL, check_url
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,16 @@ def _raise_for(exc: Exception):
 
 # --- yt-dlp ------------------------------------------------------------------
 
+def _address_refused(exc: BaseException) -> AddressRefused | None:
+    """The connect-time refusal inside yt-dlp's wrapped network error, if that is what it is."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, AddressRefused):
+            return exc
+        exc, seen = getattr(exc, "cause", None) or exc.__cause__, seen + 1
+    return None
+
+
 class SafeYoutubeDL(YoutubeDL):
     """YoutubeDL whose every HTTP request, and every redirect hop, passes the
     SSRF guard (guarded_http), and that downloads only with its own client."""
@@ -142,6 +153,11 @@ class SafeYoutubeDL(YoutubeDL):
             response = super().urlopen(req)
         except RedirectRefused as exc:
             raise exc.unsafe from None
+        except RequestError as exc:
+            refused = _address_refused(exc)
+            if refused is None:
+                raise
+            raise refused.unsafe from None
         final = getattr(response, "url", None)
         if final and final != url:
             try:

@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -38,7 +39,7 @@ from .data import DataError, log_mel_featurizer, manifest_split_sizes, read_expo
 from .encoders import LOG_MEL, EncoderError
 from .features import FeatureConfig
 from .head import predict_pooled
-from .head_train import HeadTrainConfig, fit_heads, pool_items
+from .head_train import HeadTrainConfig, fit_heads, pool_items, refit_chosen
 from .losses import LossConfig
 from .model import ModelConfig, StudentNet
 from ..checksums import sha256_hex
@@ -297,6 +298,7 @@ class _Fitted:
     blob: object            # meta -> checkpoint bytes
     summary: dict           # what the run page shows about the fit
     history: list
+    refit: object = None    # items -> (blob, details): the chosen head on every labelled segment
 
 
 def _fit_network(corpus, settings: RunSettings, reporter) -> _Fitted:
@@ -327,12 +329,18 @@ def _fit_heads(corpus, settings: RunSettings, encoder, reporter) -> _Fitted:
         candidates[name] = {"val_uar": round(candidate.val_uar, 4), "test_uar": round(test_uar, 4),
                             **{k: v for k, v in candidate.details.items() if k != "history"}}
     models = {name: c.model for name, c in result.candidates.items()}
+
+    def refit(items):
+        model, details = refit_chosen(result, items, settings.loss, settings.head, reporter.should_cancel)
+        released = {**models, result.chosen: model}
+        return lambda meta: head_checkpoint_bytes(model, info, meta=meta, candidates=released), details
+
     return _Fitted(student, lambda meta: head_checkpoint_bytes(result.model, info, meta=meta, candidates=models),
                    {"encoder": encoder.name, "encoder_checksum": encoder.checksum, "chosen": result.chosen,
                     "candidates": candidates, "best_val_uar": result.candidates[result.chosen].val_uar,
                     "best_epoch": result.candidates["head"].details.get("best_epoch"),
                     "epochs_run": len(result.history), "train_seconds": round(result.seconds, 2),
-                    "device": "cpu"}, result.history)
+                    "device": "cpu"}, result.history, refit)
 
 
 def _score_active(student: Student, test) -> tuple[str | None, float | None, str | None]:
@@ -368,6 +376,10 @@ def _finish(run, export, corpus, fitted: _Fitted, figures, reporter) -> Training
     active_label, active_uar, active_error = _score_active(fitted.student, test)
     release = release_decision(figures["uar"], baseline["uar"], figures["n"], active_label, active_uar,
                                active_error)
+    blob, refit = fitted.blob, None
+    if release.activate and fitted.refit is not None and django_settings.STUDENT_REFIT_FULL:
+        reporter.stage(98, "guard passed: refitting the chosen head on every labelled segment")
+        blob, refit = fitted.refit([i for split in ("train", "val", "test") for i in corpus.splits[split]])
     folder = f"models/student/run-{run.id:05d}"
     figures["confusion_png"] = _save_png(f"{folder}/confusion.png", M.confusion_png(
         figures["confusion"], title=f"student, test UAR {figures['uar']:.3f}"))
@@ -375,14 +387,14 @@ def _finish(run, export, corpus, fitted: _Fitted, figures, reporter) -> Training
         baseline["confusion"], title=f"majority baseline ({baseline['predicts']}), UAR {baseline['uar']:.3f}"))
     metrics = {
         "split": "test", **figures, "baseline": baseline, **fitted.summary,
-        "release": release.as_dict(), "activated": release.activate,
+        "release": release.as_dict(), "activated": release.activate, "refit_full": refit,
         "counts": corpus.counts(), "skipped": corpus.skipped[:50], "n_skipped": len(corpus.skipped),
         "notes": corpus.notes, "teacher_models": corpus.teacher_models, "export": export.id,
     }
     with transaction.atomic():
         version = (ModelVersion.objects.filter(kind=ModelVersion.Kind.STUDENT, name=STUDENT_NAME)
                    .aggregate(v=Max("version"))["v"] or 0) + 1
-        blob = fitted.blob({"run": run.id, "export": export.id, "name": STUDENT_NAME, "version": version})
+        blob = blob({"run": run.id, "export": export.id, "name": STUDENT_NAME, "version": version})
         weights = default_storage.save(f"models/student/{STUDENT_NAME}-v{version:03d}.pt", ContentFile(blob))
         mv = ModelVersion.objects.create(
             kind=ModelVersion.Kind.STUDENT, name=STUDENT_NAME, version=version, arch=fitted.student.arch,
