@@ -131,6 +131,7 @@ def distractor_audio(out: Path) -> tuple[Path, tuple[float, float]]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "media"))
+    parser.add_argument("--no-proxy", action="store_true", help="stages decode the composites, not their proxy")
     parser.add_argument("--also-weights", action="append", default=[], metavar="PATH",
                         help="also score with these Light-ASD state dicts (e.g. the AVA-pretrained file)")
     parser.add_argument("--also-precision", action="append", default=[], choices=["float32", "bfloat16"],
@@ -146,7 +147,7 @@ def main():
     from clips.segmentation.av import probe
     from clips.segmentation.faces import find_faces
     from clips.segmentation.light_asd_speaker import LightASDSpeaker
-    from clips.segmentation.params import FaceParams, SpeakerParams
+    from clips.segmentation.params import FaceParams, SceneParams, SpeakerParams
     from clips.segmentation.scenes import detect_scenes, split_scenes
     from clips.segmentation.speakers import MouthMotionSpeaker, find_speech_turns, speech_regions, voice_activity
     from tests.media.grid_composites import montage, pair
@@ -169,8 +170,10 @@ def main():
         for name, comp in comps.items():
             info = probe(comp.path)
             wav = extract_audio(comp.path, tmp / f"{name}.wav")
-            scenes = detect_scenes(comp.path)
-            found = find_faces(comp.path, scenes, FaceParams())
+            # As the pipeline runs: the scenes pass writes the proxy that the later stages read.
+            proxy = None if args.no_proxy else tmp / f"{name}.proxy.mp4"
+            scenes = detect_scenes(comp.path, SceneParams(), proxy=proxy)
+            found = find_faces(comp.path, scenes, FaceParams(), proxy=proxy)
             scenes_all = split_scenes(scenes, found.cuts)
             if comp.cuts:
                 near = lambda cs, c: any(abs(x - c) <= CUT_TOLERANCE_S for x in cs)  # noqa: E731
@@ -183,7 +186,7 @@ def main():
                 tp, found_n, true_n = speech_pr(speech_regions(activity, SpeakerParams(vad=v)), truth_speech,
                                                 comp.duration)
                 vad[v] = [vad[v][0] + tp, vad[v][1] + found_n, vad[v][2] + true_n]
-            audio = voice_activity(wav, SpeakerParams(), video_path=comp.path)
+            audio = voice_activity(wav, SpeakerParams(), video_path=comp.path, proxy=proxy)
             regions = speech_regions(audio, SpeakerParams())
             for key, make in models.items():
                 model, window = make()

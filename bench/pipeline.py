@@ -1,10 +1,14 @@
 """Segmentation speed: seconds of video processed per wall-clock second (×real
 time) for each stage and in total, plus peak memory.
 
-    .venv/bin/python bench/pipeline.py [VIDEO] [--minutes M]
+    .venv/bin/python bench/pipeline.py [VIDEO | --real | --generated] [--minutes M]
 
-Without VIDEO it generates a 720p talking-head clip (scikit-image astronaut,
-espeak-ng speech with pauses, 60 s) and, with --minutes, loops it to that
+By default (or --real) it builds, once, a 60 s 720p H.264 talking-head video
+from the real GRID clips in ../shared/media/clips (four speakers, each clip
+looped to a 12-18 s shot, upscaled to 1280x720, ~2.5 Mbit/s, their own
+speech); when ../shared is absent it says so and uses the generated clip.
+--generated: a 720p talking head made here (scikit-image astronaut,
+espeak-ng speech with pauses, 60 s); with --minutes it is looped to that
 length (e.g. --minutes 120 for the 2 h memory check). Runs the same pure
 stage functions the Celery workers run (clips.segmentation.*) with the
 default models (BlazeFace + dlib, silero-vad, Light-ASD), then the default
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +59,39 @@ def generated_clip(minutes: float | None) -> Path:
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(base), "-c", "copy",
                         str(looped)], check=True)
     return looped
+
+
+SHARED_CLIPS = ROOT.parent / "shared" / "media" / "clips"
+# Four GRID speakers (3 s each), looped to shots of realistic length: 15 + 12 + 18 + 15 s.
+REAL_SHOTS = (("grid_bbaf2n.mpg", 5), ("grid_brbk7n.mpg", 4), ("grid_lbax4n.mpg", 6), ("grid_lbbc2a.mpg", 5))
+
+
+def real_clip() -> Path | None:
+    """A 60 s 1280x720 H.264 + AAC talking-head video made of the real GRID clips
+    (None when ../shared is absent): each speaker's 3 s clip looped into one shot,
+    scaled to fill 16:9 (the face stays whole), encoded as a web video would be."""
+    sources = [SHARED_CLIPS / name for name, _ in REAL_SHOTS]
+    if not all(p.exists() for p in sources):
+        return None
+    out = ROOT / "var" / "bench" / "grid_talking_720p_60s.mp4"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print("building a 60 s 720p talking-head video from the GRID clips ...", file=sys.stderr)
+    inputs, chains = [], []
+    for n, (path, (_, loops)) in enumerate(zip(sources, REAL_SHOTS)):
+        inputs += ["-stream_loop", str(loops - 1), "-i", str(path)]
+        chains.append(f"[{n}:v]setpts=N/25/TB,fps=25,scale=1280:1024:flags=lanczos,crop=1280:720:0:152,"
+                      f"setsar=1[v{n}];[{n}:a]aresample=44100,asetpts=N/SR/TB[a{n}]")
+    joined = "".join(f"[v{n}][a{n}]" for n in range(len(sources)))
+    graph = ";".join(chains) + f";{joined}concat=n={len(sources)}:v=1:a=1[v][a]"
+    tmp = out.with_suffix(".part.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
+                    "-c:v", "libx264", "-preset", "medium", "-crf", "21", "-maxrate", "2500k", "-bufsize", "5000k",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(tmp)],
+                   check=True)
+    tmp.rename(out)
+    return out
 
 
 def prelabel_crops(jpegs: list[bytes]) -> int:
@@ -106,8 +144,12 @@ def peak_mb() -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?", help="media file (default: generated 720p talking head)")
+    parser.add_argument("video", nargs="?", help="media file (default: --real)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--real", action="store_true", help="60 s 720p H.264 from the GRID clips in ../shared (default)")
+    which.add_argument("--generated", action="store_true", help="the generated 720p talking head (no ../shared needed)")
     parser.add_argument("--minutes", type=float, help="length of the generated clip (looped)")
+    parser.add_argument("--no-proxy", action="store_true", help="every stage decodes the source (as before the proxy)")
     args = parser.parse_args()
 
     from clips.media import extract_audio
@@ -119,9 +161,19 @@ def main():
     from clips.segmentation.segments import make_segments
     from clips.segmentation.speakers import find_speech_turns, make_speaker_model, voice_activity
 
-    path = Path(args.video) if args.video else generated_clip(args.minutes)
+    if args.video:
+        path = Path(args.video)
+    elif args.generated or args.minutes:
+        path = generated_clip(args.minutes)
+    else:
+        path = real_clip()
+        if path is None:
+            print(f"{SHARED_CLIPS} is absent: no real footage, using the generated clip", file=sys.stderr)
+            path = generated_clip(None)
     info = probe(path)
     params = SegmentationParams()
+    if args.no_proxy:
+        params = replace(params, scenes=replace(params.scenes, proxy_width=0))
     duration = info.duration
     import torch
     threads = torch.get_num_threads()
@@ -153,13 +205,17 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = timed("audio", extract_audio, path, Path(tmp) / "audio.wav")
-        scenes = timed("scenes", detect_scenes, path, params.scenes)
-        found = timed("faces", find_faces, path, scenes, params.face_stage())
+        # The scenes pass also writes the proxy that the later stages read (as clips.pipeline does).
+        width = params.proxy_width()
+        proxy = Path(tmp) / "proxy.mp4" if width and info.has_video else None
+        params = replace(params, scenes=replace(params.scenes, proxy_width=width))
+        scenes = timed("scenes", detect_scenes, path, params.scenes, proxy=proxy)
+        found = timed("faces", find_faces, path, scenes, params.face_stage(), proxy=proxy)
         tracks = found.tracks
         if found.cuts:
             scenes = split_scenes(scenes, found.cuts)
             assign_scenes(tracks, scenes)
-        activity = timed("vad", voice_activity, wav, params.speakers, video_path=path)
+        activity = timed("vad", voice_activity, wav, params.speakers, video_path=path, proxy=proxy)
         model = make_speaker_model(params.speakers)
         turns = timed("speakers", find_speech_turns, wav, tracks, params.speakers, scenes=scenes, audio=activity,
                       model=model)
@@ -169,7 +225,7 @@ def main():
                     for t, box in pick_crop_times(tracks[s.track], s.start, s.end, params.segments.crops_per_segment)]
         jpegs: list[bytes] = []
         crops = timed("crops", make_face_crops, path, requests, params.faces.sample_fps,
-                      lambda key, n, jpeg: jpegs.append(jpeg))
+                      lambda key, n, jpeg: jpegs.append(jpeg), proxy=proxy)
         timed("prelabels", prelabel_crops, jpegs)
 
     total = sum(times.values())

@@ -13,11 +13,13 @@ and removed when their rows are replaced.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from django.apps import apps
@@ -28,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from clips import media
+from clips import media, proxies
 from clips.importing.files import local_path
 from clips.models import FaceTrack, Person, ReferencePhoto, Scene, Segment, Video
 from clips.segmentation import av, people
@@ -299,9 +301,10 @@ def stage_audio(video_id: int, params: SegmentationParams, report) -> None:
 
 def stage_scenes(video_id: int, params: SegmentationParams, report) -> None:
     video = Video.objects.get(pk=video_id)
-    with local_path(video.file.name) as path:
+    with local_path(video.file.name) as path, proxies.writing(video, params) as proxy:
         info = av.probe(path)
-        scenes = detect_scenes(path, params.scenes)
+        scene_params = replace(params.scenes, proxy_width=params.proxy_width())
+        scenes = detect_scenes(path, scene_params, proxy=proxy if info.has_video else None)
     notes = [NOTE_ONE_SHOT] if len(scenes) == 1 and info.has_video and info.duration > 60 else []
     with _stage_transaction(video_id):
         _delete_segments(video_id)
@@ -316,9 +319,9 @@ def stage_faces(video_id: int, params: SegmentationParams, report) -> None:
     """Face tracks; where the only face became someone else, the scene is cut there too."""
     video = Video.objects.get(pk=video_id)
     scenes = scene_specs(video_id)
-    with local_path(video.file.name) as path:
+    with local_path(video.file.name) as path, proxies.reading(video, params, path) as proxy:
         info = av.probe(path)
-        found = find_faces(path, scenes, params.face_stage(), progress=report)
+        found = find_faces(path, scenes, params.face_stage(), progress=report, proxy=proxy)
     tracks = found.tracks
     if found.cuts:
         scenes = split_scenes(scenes, found.cuts)
@@ -357,8 +360,9 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
     specs, notes = [], []
     model = speaker_model(params)
     if video.audio:
-        with local_path(video.audio.name) as wav, local_path(video.file.name) as media_path:
-            activity = voice_activity(wav, params.speakers, video_path=media_path)
+        with local_path(video.audio.name) as wav, local_path(video.file.name) as media_path, \
+                _proxy_if_wanted(video, params, media_path, model) as proxy:
+            activity = voice_activity(wav, params.speakers, video_path=media_path, proxy=proxy)
             report(0.3)
             if not speech_regions(activity, params.speakers):
                 notes.append(NOTE_NO_SPEECH)
@@ -381,6 +385,13 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
             for s in specs])
         Video.objects.filter(pk=video_id).update(speaker_model=describe_speaker_model(model, params))
         _finish(video_id, Stage.SPEAKERS, notes)
+
+
+def _proxy_if_wanted(video: Video, params: SegmentationParams, media_path: Path, model):
+    """The proxy for a speaker model that reads pixels (Light-ASD); none for the others."""
+    if getattr(model, "name", "") == "light-asd":
+        return proxies.reading(video, params, media_path)
+    return contextlib.nullcontext()
 
 
 def describe_speaker_model(model, params: SegmentationParams) -> str:
@@ -440,9 +451,9 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
 
     made = 0
     if requests:
-        with local_path(video.file.name) as path:
+        with local_path(video.file.name) as path, proxies.reading(video, params, path) as proxy:
             made = make_face_crops(path, requests, params.faces.sample_fps, sink, params.segments.crop_size,
-                                   params.segments.jpeg_quality, progress=report)
+                                   params.segments.jpeg_quality, progress=report, proxy=proxy)
     for seg in segments:
         seg.face_crops = crops[seg.pk]
     with _stage_transaction(video_id):
@@ -450,6 +461,7 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
         _finish(video_id, Stage.SEGMENTS)
     stale = set(old) - {c for cs in crops.values() for c in cs}
     transaction.on_commit(lambda: _delete_files(stale))
+    transaction.on_commit(lambda: proxies.delete_proxies(video_id))  # the last stage that reads it
     return made
 
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from clips import media
 from clips.models import Segment, Video
+from clips.proxies import delete_proxies
 from clips.segmentation.tasks import enqueue_segmentation
 from labelstudio_emo.celery import task_by_name
 from labelstudio_emo.progress_writer import ProgressWriter
@@ -439,9 +440,11 @@ def delete_video(video: Video):
     for seg in Segment.objects.filter(video=video).only("audio", "face_crops"):
         names.append(seg.audio.name)
         names.extend(seg.face_crops or [])
+    video_id = video.pk
     video.delete()
-    files.remove_incoming(video.pk)
+    files.remove_incoming(video_id)
     transaction.on_commit(lambda: files.delete_stored(*[n for n in names if n]))
+    transaction.on_commit(lambda: delete_proxies(video_id))  # left by an unfinished segmentation
 
 
 def requeue_interrupted(worker: str = "", stale_after: float | None = None) -> list[int]:

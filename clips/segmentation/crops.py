@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .av import iter_frames, probe, scaled_size
+from .av import iter_frames, probe, proxy_scale, scaled_size
 from .faces import FaceTrack, eye_centres, landmarks_array
 
 EYE_Y = 0.36          # eye line at 36 % of the crop height (chin stays in)
@@ -60,30 +60,55 @@ def align_face(frame: np.ndarray, box, size: int = 112, predictor=None) -> np.nd
 
 def make_face_crops(video_path: str | Path, requests: list[CropRequest], sample_fps: float,
                     sink: Callable[[Hashable, int, bytes], None], size: int = 112, quality: int = 92,
-                    progress: Callable[[float], None] | None = None) -> int:
-    """One pass over the video at the face-sampling rate; each wanted frame's crops
-    go to sink(key, n, jpeg) as soon as they are made. Returns the crop count."""
+                    progress: Callable[[float], None] | None = None, proxy: str | Path | None = None) -> int:
+    """Each wanted frame's crops go to sink(key, n, jpeg) as soon as they are made, in
+    passes at the face-sampling rate. Returns the crop count.
+
+    With `proxy` (the video downscaled), a key whose face still spans at least the
+    crop's width there is cropped from the proxy (the crop shrinks it either way);
+    only smaller faces need a pass over the source, and only when there are any."""
     if not requests:
         return 0
     info = probe(video_path)
+    scale = proxy_scale(info, proxy)
+    # Decided per key, so that each key's crops stay numbered in time order.
+    small = {r.key for r in requests if not proxy or _box_width(r.box) * scale < size}
+    from_proxy = [r for r in requests if r.key not in small]
+    from_source = [r for r in requests if r.key in small]
+    counts: dict[Hashable, int] = {}
+    made = 0
+    passes = [(proxy, scale, from_proxy), (video_path, 1.0, from_source)]
+    total = sum(1 for _, _, reqs in passes if reqs)
+    for n, (path, factor, reqs) in enumerate(p for p in passes if p[2]):
+        step = (lambda f, n=n: progress((n + f) / total)) if progress else None
+        for req, frame, box in _wanted_frames(path, factor, reqs, sample_fps, step):
+            crop = align_face(frame, box, size)
+            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+                                    [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                k = counts.get(req.key, 0)
+                sink(req.key, k, jpeg.tobytes())
+                counts[req.key] = k + 1
+                made += 1
+    return made
+
+
+def _box_width(box) -> int:
+    return int(box[1]) - int(box[3])
+
+
+def _wanted_frames(path, scale: float, requests: list[CropRequest], sample_fps: float, progress):
+    """(request, RGB frame, box in that frame's pixels) in time order: one pass over
+    `path` (`scale` of the source's size), stopping after the last wanted frame."""
+    info = probe(path)
     wanted: dict[int, list[CropRequest]] = {}
     for req in requests:
         wanted.setdefault(int(round(req.t * sample_fps)), []).append(req)
     last = max(wanted)
-    counts: dict[Hashable, int] = {}
-    made = 0
-    for i, (_t, frame) in enumerate(iter_frames(video_path, sample_fps, scaled_size(info.width, info.height, None))):
+    for i, (_t, frame) in enumerate(iter_frames(path, sample_fps, scaled_size(info.width, info.height, None))):
         for req in wanted.get(i, []):
-            crop = align_face(frame, req.box, size)
-            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
-                                    [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if ok:
-                n = counts.get(req.key, 0)
-                sink(req.key, n, jpeg.tobytes())
-                counts[req.key] = n + 1
-                made += 1
+            yield req, frame, tuple(int(round(v * scale)) for v in req.box)
         if progress and i % 25 == 0:
             progress(min(1.0, i / max(last, 1)))
         if i >= last:
             break  # nothing wanted after this frame
-    return made

@@ -190,6 +190,7 @@ class _Live:
     # detections since then (t, frame, landmarks) to find where a new face took over.
     checked: np.ndarray | None = None
     checked_t: float = -1e9
+    checked_look: np.ndarray | None = None  # face_look at the last check
     since_check: list = field(default_factory=list)
     last_shape: object = None  # dlib landmarks of the last detection
 
@@ -204,17 +205,20 @@ class FaceResult:
 
 
 def track_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams = FaceParams(),
-                progress: Callable[[float], None] | None = None) -> list[FaceTrack]:
+                progress: Callable[[float], None] | None = None, proxy: str | Path | None = None
+                ) -> list[FaceTrack]:
     """Face tracks of the video, one list for all scenes, identities clustered."""
-    return find_faces(video_path, scenes, params, progress).tracks
+    return find_faces(video_path, scenes, params, progress, proxy).tracks
 
 
 def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams = FaceParams(),
-               progress: Callable[[float], None] | None = None) -> FaceResult:
+               progress: Callable[[float], None] | None = None, proxy: str | Path | None = None) -> FaceResult:
     """Face tracks (identities clustered) and the identity cuts found while tracking.
 
     A track never spans an identity cut; its `scene_index` is that of the
-    given scenes (split_scenes + assign_scenes renumber them with the cuts)."""
+    given scenes (split_scenes + assign_scenes renumber them with the cuts).
+    Frames are read from `proxy` (the video downscaled, see detect_scenes) when
+    given; boxes are in the video's pixels either way."""
     info = probe(video_path)
     if not info.has_video or not scenes:
         return FaceResult([], [])
@@ -269,7 +273,7 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
 
     find, close_finder = face_finder(api, params, size[0])
     try:
-        for i, (t, frame) in enumerate(iter_frames(video_path, params.mouth_fps, size)):
+        for i, (t, frame) in enumerate(iter_frames(proxy or video_path, params.mouth_fps, size)):
             while scene_i < len(scenes) - 1 and t >= scenes[scene_i].end:
                 close(live)
                 live = []
@@ -300,8 +304,9 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
                     item = live[0]
                     item.since_check.append((t, frame, item.last_shape))
                     jumped = picture_jumped(changes, t - det_every / params.mouth_fps, params.identity_jump_ratio)
-                    due = (jumped or item.checked is None or item.last_encoded == t
-                           or t - item.checked_t >= params.identity_check_every_s - 1e-6)
+                    due = (item.checked is None or item.last_encoded == t
+                           or t - item.checked_t >= params.identity_check_every_s - 1e-6
+                           or (jumped and not _same_look(item, frame, item.last_shape, params)))
                     cut = _identity_cut(item, params, encode, recent) if due else None
                     if cut is not None:
                         old, new = _split(live[0], cut)
@@ -310,7 +315,7 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
                         cuts.append(cut)
                 else:
                     for item in live:
-                        item.checked, item.since_check = None, []
+                        item.checked, item.checked_look, item.since_check = None, None, []
 
             if progress and i % 50 == 0 and info.duration:
                 progress(min(1.0, t / info.duration))
@@ -340,6 +345,25 @@ def picture_jumped(changes, since: float, ratio: float, floor: float = 1.0) -> b
     return max(after) >= max(ratio * float(np.median(before)), floor)
 
 
+def face_look(frame: np.ndarray, shape) -> np.ndarray:
+    """A small aligned grey picture of a face, zero mean and unit norm (~1 ms, no network)."""
+    import cv2
+    import dlib
+    chip = cv2.cvtColor(dlib.get_face_chip(frame, shape, size=40, padding=0.1), cv2.COLOR_RGB2GRAY)
+    chip = chip.astype(np.float32) - chip.mean()
+    return chip / (float(np.linalg.norm(chip)) or 1.0)
+
+
+def _same_look(item: _Live, frame: np.ndarray, shape, params: FaceParams) -> bool:
+    """Whether the lone face still looks like it did at its last identity check (the
+    picture jumped, but the aligned face correlates as a jump cut of the same person
+    does): then no encoding is spent. A change it misses is found, and located, at the
+    next periodic check or the track's end."""
+    if item.checked_look is None or params.identity_look_similarity >= 1:
+        return False
+    return float((face_look(frame, shape) * item.checked_look).sum()) >= params.identity_look_similarity
+
+
 def _identity_cut(item: _Live, params: FaceParams, encode, recent) -> float | None:
     """The time the lone face became someone else, if it did since the last check
     (the last of `item.since_check` is encoded and compared with the last check)."""
@@ -348,6 +372,7 @@ def _identity_cut(item: _Live, params: FaceParams, encode, recent) -> float | No
     now = encode(frame, shape)
     before, last_old = item.checked, item.checked_t
     item.checked, item.checked_t, item.since_check = now, t, []
+    item.checked_look = face_look(frame, shape) if params.identity_look_similarity < 1 else None
     far = lambda s: float(np.linalg.norm(encode(s[1], s[2]) - before)) > params.identity_cut_distance  # noqa: E731
     if before is None or not far(samples[-1]):
         return None
@@ -383,7 +408,7 @@ def _split(item: _Live, cut: float) -> tuple[_Live, _Live]:
                    encodings=kept, detections=len(old.boxes))
     after = _Live(new, last_t=item.last_t, last_rect=item.last_rect, encodings=[item.checked],
                   last_encoded=item.checked_t, detections=len(new.boxes), checked=item.checked,
-                  checked_t=item.checked_t, last_shape=item.last_shape)
+                  checked_t=item.checked_t, checked_look=item.checked_look, last_shape=item.last_shape)
     return before, after
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .asd_inputs import VIDEO_FPS, box_path, crop_region, face_crop, mfcc_100hz
-from .av import iter_frames, probe, scaled_size
+from .av import iter_frames, probe, proxy_region, proxy_scale, scaled_size
 from .faces import FaceTrack
 from .params import SpeakerParams
 from .speakers import ActiveSpeakerModel, AudioActivity
@@ -48,8 +48,9 @@ def wanted_frames(track: FaceTrack, regions: list[tuple[float, float]], margin_s
 
 def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[FaceTrack],
                  regions: list[tuple[float, float]], params: SpeakerParams = SpeakerParams(),
-                 network=None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """track index -> (frame times, smoothed speaking probability per frame)."""
+                 network=None, proxy: str | Path | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """track index -> (frame times, smoothed speaking probability per frame); the frames
+    are read from `proxy` (the video downscaled) when given."""
     import torch
 
     wanted = {tr.index: wanted_frames(tr, regions) for tr in tracks if len(tr.boxes) >= 2}
@@ -64,8 +65,13 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
     scale = scaled_size(info.width, info.height, params.asd_frame_width)[0] / info.width  # source -> decoded px
     by_index = {tr.index: tr for tr in tracks}
     source = {k: box_path(by_index[k].boxes, frames / VIDEO_FPS) for k, frames in wanted.items()}
-    # Only the part of the frame the crops read is decoded (a talking head: a fraction of it).
-    x, y, w, h = crop_region(source.values(), info.width, info.height)
+    # Only the part of the frame the crops read is decoded (a talking head: a fraction of it),
+    # cut from the proxy's pixels when there is one (never finer than those).
+    p = proxy_scale(info, proxy)
+    region = crop_region(source.values(), info.width, info.height)
+    read = proxy_region(region, p, info.width, info.height) if proxy else region
+    x, y, w, h = (v / p for v in read)  # in source pixels
+    scale = min(scale, p)
     size = (max(2, round(w * scale) & ~1), max(2, round(h * scale) & ~1))
     sx, sy = size[0] / w, size[1] / h
     paths = {k: {int(f): ((cx - x) * sx, (cy - y) * sy, half * sx) for f, cx, cy, half in zip(wanted[k], *source[k])}
@@ -82,7 +88,7 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
 
     last = max(int(v[-1]) for v in wanted.values())
     with torch.inference_mode():
-        for i, (_t, gray) in enumerate(iter_frames(video_path, VIDEO_FPS, size, gray=True, crop=(x, y, w, h))):
+        for i, (_t, gray) in enumerate(iter_frames(proxy or video_path, VIDEO_FPS, size, gray=True, crop=read)):
             for k, path in paths.items():
                 if i not in path:
                     continue
@@ -151,7 +157,8 @@ class LightASDSpeaker(ActiveSpeakerModel):
             return
         if not audio.video_path:
             raise ValueError("Light-ASD needs the video as well as the audio (AudioActivity.video_path)")
-        self._scores = score_tracks(audio.video_path, audio.wav_path, tracks, regions, self.params)
+        self._scores = score_tracks(audio.video_path, audio.wav_path, tracks, regions, self.params,
+                                    proxy=audio.proxy_path)
 
     def speaking_scores(self, start, end, candidates, audio):
         scores = []

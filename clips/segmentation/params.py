@@ -17,6 +17,12 @@ class SceneParams:
     content_threshold: float = 27.0   # ContentDetector: HSV-difference threshold
     min_scene_s: float = 0.6          # no cut closer than this to the previous one
     analysis_width: int = 256         # frames are downscaled to this width before comparing
+    # The scenes pass also writes the video's proxy (every frame, no wider than this, cheap to
+    # decode); the faces, speakers and crops stages read it instead of decoding the source
+    # (decoding real 720p H.264 costs more than the analysis of a talking head). At least the
+    # faces' detect_width; Light-ASD then crops from it; face crops too where the proxy has
+    # at least as many pixels on the face as the crop. 0 = every stage decodes the source.
+    proxy_width: int = 640
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class FaceParams:
     # at the track's end, and at least this often.
     identity_jump_ratio: float = 2.0
     identity_check_every_s: float = 10.0
+    # ... except where the picture jumped but the lone face, aligned (40 px grey), still correlates
+    # this well with itself at the last check, as a jump cut of the same person does (different
+    # people measured <= 0.82): no encoding then. 1 = always encode on a jump.
+    identity_look_similarity: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,12 @@ class SegmentationParams:
         if self.speakers.model == "mouth-motion":
             return self.faces
         return replace(self.faces, lips_between_detections=False)
+
+    def proxy_width(self) -> int:
+        """Width the proxy is made no wider than (0 = no proxy): never narrower than
+        the frames faces are detected on."""
+        width = self.scenes.proxy_width
+        return max(width, self.faces.detect_width) if width else 0
 
     @classmethod
     def from_dict(cls, overrides: dict | None) -> "SegmentationParams":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .av import iter_frames, probe
+from .av import iter_frames, probe, scaled_size
 from .params import SceneParams
 
 
@@ -20,13 +20,17 @@ class Scene:
         return self.end - self.start
 
 
-def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams()) -> list[Scene]:
+def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams(),
+                  proxy: str | Path | None = None) -> list[Scene]:
     """Scenes covering the whole media, in order.
 
     One endless shot gives one scene; audio-only media gives one scene, too.
     ffmpeg decodes every frame already downscaled to `params.analysis_width`
     (in its own process, memory bounded) and PySceneDetect's detector compares
-    them as they stream by.
+    them as they stream by. With `proxy` (a path), the same decode writes the
+    video's proxy there (no wider than params.proxy_width; see av.PROXY_CODEC),
+    which the later stages read instead of decoding the source again; no file
+    is left there if the pass fails.
     """
     info = probe(video_path)
     if not info.has_video:
@@ -48,7 +52,8 @@ def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams()) -
     factor = max(1, info.width // max(1, params.analysis_width))
     size = (max(1, round(info.width / factor)), max(1, round(info.height / factor)))
     found, position = [], None
-    for i, (_t, frame) in enumerate(iter_frames(video_path, fps, size, pix_fmt="bgr24")):
+    tee = (Path(proxy), scaled_size(info.width, info.height, params.proxy_width)) if proxy else None
+    for i, (_t, frame) in enumerate(iter_frames(video_path, fps, size, pix_fmt="bgr24", proxy=tee)):
         position = FrameTimecode(i, fps)
         found += detector.process_frame(position, frame)
     if position is None:

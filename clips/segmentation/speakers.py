@@ -42,6 +42,7 @@ class AudioActivity:
     speech: np.ndarray      # bool per frame
     energy_db: np.ndarray   # RMS dBFS per frame
     video_path: str | None = None  # for audio-visual models that want pixels
+    proxy_path: str | None = None  # the video downscaled (detect_scenes), read instead when given
 
     def energy_at(self, times: np.ndarray, smooth_s: float = 0.1) -> np.ndarray:
         """Loudness (dB) around each time, smoothed over ~smooth_s."""
@@ -54,7 +55,7 @@ class AudioActivity:
 
 
 def voice_activity(wav_path: str | Path, params: SpeakerParams = SpeakerParams(),
-                   video_path: str | Path | None = None) -> AudioActivity:
+                   video_path: str | Path | None = None, proxy: str | Path | None = None) -> AudioActivity:
     """Speech per short frame with silero-vad (default) or webrtcvad (params.vad)."""
     from .vad import silero_activity, webrtc_activity
 
@@ -65,7 +66,7 @@ def voice_activity(wav_path: str | Path, params: SpeakerParams = SpeakerParams()
     else:
         raise ValueError(f"unknown voice activity detector {params.vad!r} (silero or webrtc)")
     return AudioActivity(str(wav_path), frames.frame_s, frames.speech, frames.energy_db,
-                         str(video_path) if video_path else None)
+                         str(video_path) if video_path else None, str(proxy) if proxy else None)
 
 
 def speech_regions(audio: AudioActivity, params: SpeakerParams = SpeakerParams()) -> list[tuple[float, float]]:

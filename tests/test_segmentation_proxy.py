@@ -1,0 +1,103 @@
+"""The proxy (one decode of the source, downscaled copy read by the later stages)
+gives what decoding the source gave; the identity check skips jump cuts of the
+same person without missing other people."""
+
+import numpy as np
+import pytest
+
+from clips.media import extract_audio
+from clips.segmentation.av import iter_frames, probe
+from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
+from clips.segmentation.faces import find_faces
+from clips.segmentation.light_asd_speaker import score_tracks
+from clips.segmentation.params import FaceParams, SceneParams
+from clips.segmentation.scenes import Scene, detect_scenes
+from tests.conftest import shared_media
+from tests.media.talking_face import talking_face
+
+
+@pytest.fixture(scope="module")
+def hd(tmp_path_factory):
+    """A 1280x720 talking head and its proxy, written by the scenes pass."""
+    folder = tmp_path_factory.mktemp("proxy")
+    truth = talking_face(folder / "hd.mp4", duration=3.0, lead=0.5, size=(1280, 720), photo_px=560,
+                         text="Good evening and welcome to the news.")
+    proxy = folder / "hd.proxy.mp4"
+    scenes = detect_scenes(truth.path, SceneParams(), proxy=proxy)
+    return truth, proxy, scenes
+
+
+def test_the_scenes_pass_writes_a_downscaled_proxy_on_the_same_timeline(hd):
+    truth, proxy, scenes = hd
+    assert scenes == detect_scenes(truth.path)  # writing it changes nothing
+    info, small = probe(truth.path), probe(proxy)
+    assert (small.width, small.height) == (640, 360) and abs(small.duration - info.duration) < 0.1
+    pairs = zip(iter_frames(truth.path, 10, (640, 360), gray=True), iter_frames(proxy, 10, (640, 360), gray=True))
+    diffs = [np.abs(a.astype(int) - b.astype(int)).mean() for (_, a), (_, b) in pairs]
+    assert len(diffs) >= 25 and max(diffs) < 2.0  # the same frames at the same times
+
+
+def test_faces_speakers_and_crops_from_the_proxy_match_the_source(hd, tmp_path):
+    truth, proxy, scenes = hd
+    direct, via = find_faces(truth.path, scenes), find_faces(truth.path, scenes, proxy=proxy)
+    assert len(direct.tracks) == len(via.tracks) == 1
+    a, b = direct.tracks[0], via.tracks[0]
+    assert [r[0] for r in a.boxes] == [r[0] for r in b.boxes]
+    assert np.abs(np.array(a.boxes)[:, 1:] - np.array(b.boxes)[:, 1:]).max() <= 8  # source pixels
+
+    wav = extract_audio(truth.path, tmp_path / "a.wav")
+    regions = [(0.5, truth.duration)]
+    t1, p1 = score_tracks(truth.path, wav, [a], regions)[a.index]
+    t2, p2 = score_tracks(truth.path, wav, [a], regions, proxy=proxy)[a.index]
+    assert np.array_equal(t1, t2) and np.abs(p1 - p2).max() < 0.1
+
+    requests = [CropRequest(0, t, box) for t, box in pick_crop_times(a, 0.0, truth.duration, 4)]
+    crops = {}
+    for name, kw in (("source", {}), ("proxy", {"proxy": proxy})):
+        got = []
+        make_face_crops(truth.path, requests, FaceParams().sample_fps, lambda k, n, jpeg: got.append(jpeg), **kw)
+        crops[name] = got
+    assert len(crops["source"]) == len(crops["proxy"]) == 4
+    import cv2
+    for x, y in zip(crops["source"], crops["proxy"]):
+        img = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_GRAYSCALE).astype(int) for j in (x, y)]
+        assert np.abs(img[0] - img[1]).mean() < 6  # the same aligned face
+
+
+def test_a_face_too_small_in_the_proxy_is_cropped_from_the_source(hd):
+    truth, proxy, _ = hd
+    request = CropRequest("k", 1.0, (300, 660, 380, 580))  # 80 px wide: 40 px in the proxy, less than the crop
+    crops = {}
+    for name, kw in (("source", {}), ("proxy", {"proxy": proxy})):
+        got = []
+        assert make_face_crops(truth.path, [request], 5.0, lambda k, n, j: got.append(j), **kw) == 1
+        crops[name] = got
+    assert crops["source"] == crops["proxy"]  # the very same pixels
+
+
+@pytest.mark.shared_media
+def test_jump_cuts_of_the_same_person_need_no_identity_encoding(tmp_path, monkeypatch):
+    """A looped clip (the head jumps back every 2 s) is one person: no cut, and the
+    jumps cost no encoding unless looks are ignored (identity_look_similarity=1)."""
+    from face_recognition import api
+
+    from tests.media.grid_composites import montage
+
+    a = shared_media("clips", "grid_bbaf2n.mpg")
+    comp = montage([a, a, a], [2.0, 2.0, 2.0], tmp_path / "aaa.mp4")
+    calls = []
+    real = api.face_encoder
+
+    class Counting:
+        def compute_face_descriptor(self, *args):
+            calls.append(args)
+            return real.compute_face_descriptor(*args)
+
+    monkeypatch.setattr(api, "face_encoder", Counting())
+    counts = {}
+    for similarity in (0.9, 1.0):
+        calls.clear()
+        found = find_faces(comp.path, [Scene(0, 0.0, comp.duration)], FaceParams(identity_look_similarity=similarity))
+        assert found.cuts == [] and len(found.tracks) == 1
+        counts[similarity] = len(calls)
+    assert counts[0.9] < counts[1.0]
