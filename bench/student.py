@@ -10,7 +10,9 @@ actor), in a throwaway installation (SQLite, MEDIA_ROOT in a temp folder):
    (GET /api/queue/next/ + POST /api/labels/, token auth),
 3. caches encoder features (`encode_segments`; seconds of audio per wall
    second with 1 and 2 encoder threads),
-4. retrains (`retrain_student --sync`) once per seed (the neural head's seed),
+4. retrains (`retrain_student --sync`) once per seed (the neural head's seed);
+   a run that passes the release guard has its released head refit on every
+   labelled segment (STUDENT_REFIT_FULL, on by default; the line says which),
 5. evaluates each run on actors 17-24 (`evaluate_student DIR`), and each
    candidate head of the first run on the same clips,
 6. with --modes: what padding / packing do, on the same split and pure path (features
@@ -253,9 +255,12 @@ def main():
             line = evaluate(summary["model_version"], folder)
             m = summary["metrics"]
             runs.append((summary, line))
+            refit = m.get("refit_full")
+            released = (f"released weights refit on all {refit['segments']} segments after the guard"
+                        if refit else "released weights as validated (no refit: guard not passed or STUDENT_REFIT_FULL off)")
             results.append(f"seed {seed}: {summary['model_version']} chose {m['chosen']} (val UAR "
                            f"{m['best_val_uar']:.3f}; {m['release']['reason']}); retrain {summary['wall_seconds']:.1f} s "
-                           f"(heads {m['train_seconds']:.1f} s); actors 17-24: {line}")
+                           f"(heads {m['train_seconds']:.1f} s); {released}; actors 17-24: {line}")
             log(results[-1])
         uars = [float(line.split()[0].split("=")[1]) for _, line in runs]
         first = runs[0][0]["model_version"]

@@ -95,6 +95,34 @@ def test_short_run_beats_majority_baseline_and_keeps_a_model(human_zip, staff_cl
 
 
 @pytest.mark.django_db
+def test_a_refit_active_student_is_compared_with_the_weights_its_guard_tested():
+    """Its refit head has seen its test split and would score itself there: the
+    next run's guard scores the validated head kept beside it in the checkpoint."""
+    from django.core.files.base import ContentFile
+
+    from inference.student.data import Item
+    from inference.student.head import ClassicalHead
+    from inference.student.predict import Student, head_checkpoint_bytes
+
+    dim, n = 4, 7
+    def head(coef, intercept):
+        return ClassicalHead(mean=np.zeros(2 * dim, np.float32), scale=np.ones(2 * dim, np.float32),
+                             coef=coef.astype(np.float32), intercept=intercept.astype(np.float32))
+    knows = np.zeros((n, 2 * dim)); knows[np.arange(dim), np.arange(dim)] = 1.0     # class c: feature c high
+    always_first = head(np.zeros((n, 2 * dim)), np.eye(n)[0] * 10)                   # stands in for the refit
+    info = {"name": "whisper-tiny.en", "checksum": "same-encoder"}
+    blob = head_checkpoint_bytes(always_first, info, validated=head(knows, np.zeros(n)))
+    mv = ModelVersion.objects.create(kind="student", name="ser-student", version=1, arch="encoder-head",
+                                     weights=default_storage.save("models/student/refit.pt", ContentFile(blob)),
+                                     sha256=sha256_hex(blob), is_active=True)
+    test = [Item(key=str(c), split="test", feats=np.eye(dim, dtype=np.float16)[[c] * 3] * 5, human=c)
+            for c in range(dim)]
+    label, uar, error = services._score_active(Student(None, None, None, {}, head=always_first,
+                                                       encoder_info=info), test)
+    assert (label, error) == (mv.label, None) and uar == pytest.approx(1.0)        # the refit head: 0.25
+
+
+@pytest.mark.django_db
 def test_run_on_shuffled_labels_waits_with_its_reason(human_zip, clips, tmp_path, staff_client, settings):
     settings.STUDENT_REFIT_FULL = False                                   # released as validated
     good = services.run_training(services.start_run(export_id=stored_export(human_zip).id, enqueue=False).id)

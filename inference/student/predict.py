@@ -42,6 +42,7 @@ class Student:
     encoder_info: dict | None = None
     _encoder: SpeechEncoder | None = None
     candidates: dict = field(default_factory=dict)   # encoder heads: every head its run fitted
+    validated: object = None       # the head the release guard tested, when `head` was refit after it
 
     @property
     def classes(self) -> tuple:
@@ -70,11 +71,14 @@ class Student:
             return self.encoder.encode(waves, keys)
         return [log_mel(w, self.features) for w in waves]
 
-    def predict_features(self, feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def predict_features(self, feats: list[np.ndarray], validated: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """With `validated`, a head refit on its test split after the guard answers
+        with the weights the guard tested (on that split the refit one would score itself)."""
         if self.head is not None:
             if not feats:
                 return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros((0, 2), np.float32)
-            return H.predict_pooled(self.head, np.stack([H.pooled_stats(f) for f in feats]))
+            head = self.validated if validated and self.validated is not None else self.head
+            return H.predict_pooled(head, np.stack([H.pooled_stats(f) for f in feats]))
         return predict_features(self.model, feats, self.device)
 
 
@@ -107,11 +111,16 @@ def _head_from_body(body: dict):
     return head.eval()
 
 
-def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None, candidates: dict | None = None) -> bytes:
+def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None, candidates: dict | None = None,
+                          validated=None) -> bytes:
     """An encoder-head student: the encoder's identity (name, spec, checksum,
-    mode), the chosen head, and the other candidates of its run (for comparison)."""
+    mode), the chosen head, the candidates of its run as validated (for
+    comparison) and, when the chosen head was refit after the guard, the
+    validated one too."""
     payload = {"arch": H.ARCH, "encoder": dict(encoder_info), "head": _head_body(head), "classes": list(EMOTIONS),
                "candidates": {name: _head_body(h) for name, h in (candidates or {}).items()}, "meta": meta or {}}
+    if validated is not None:
+        payload["validated"] = _head_body(validated)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -123,6 +132,7 @@ def _load_head(payload: dict, device: torch.device) -> Student:
     student = Student(model=None, features=FeatureConfig(), device=device, meta=meta, head=_head_from_body(body),
                       encoder_info=payload.get("encoder") or {})
     student.candidates = {name: _head_from_body(b) for name, b in (payload.get("candidates") or {}).items()}
+    student.validated = _head_from_body(payload["validated"]) if payload.get("validated") else None
     return student
 
 

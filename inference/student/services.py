@@ -332,8 +332,8 @@ def _fit_heads(corpus, settings: RunSettings, encoder, reporter) -> _Fitted:
 
     def refit(items):
         model, details = refit_chosen(result, items, settings.loss, settings.head, reporter.should_cancel)
-        released = {**models, result.chosen: model}
-        return lambda meta: head_checkpoint_bytes(model, info, meta=meta, candidates=released), details
+        return (lambda meta: head_checkpoint_bytes(model, info, meta=meta, candidates=models,
+                                                   validated=result.model)), details
 
     return _Fitted(student, lambda meta: head_checkpoint_bytes(result.model, info, meta=meta, candidates=models),
                    {"encoder": encoder.name, "encoder_checksum": encoder.checksum, "chosen": result.chosen,
@@ -359,7 +359,7 @@ def _score_active(student: Student, test) -> tuple[str | None, float | None, str
         else:
             from .features import read_audio
             feats = other.featurize([read_audio(i.audio) for i in test], [i.key for i in test])
-        probs, va = other.predict_features(feats)
+        probs, va = other.predict_features(feats, validated=True)   # a refit head has seen this split
         return active.label, evaluate_predictions(probs, va, test, [])["uar"], None
     except Exception as exc:  # noqa: BLE001 - unreadable weights, missing encoder: the page says so
         log.warning("could not score the active student %s: %s", active, exc)
