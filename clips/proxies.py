@@ -1,6 +1,6 @@
 """A video's proxy in storage: the downscaled copy that the scenes stage writes in
 its one decode of the source and the faces, speakers and crops stages read
-(clips.segmentation.av.PROXY_CODEC). It is a cache: a stage that finds it
+(clips.segmentation.av.proxy_args). It is a cache: a stage that finds it
 missing or not whole (deleted, damaged, a killed worker's leftover) builds it
 again, and it is deleted once the face crops are made.
 

@@ -25,6 +25,7 @@ class StreamInfo:
     height: int
     has_video: bool
     has_audio: bool
+    audio_codec: str = ""
 
 
 def probe(path: str | Path) -> StreamInfo:
@@ -47,7 +48,8 @@ def probe(path: str | Path) -> StreamInfo:
         num, _, den = (video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1").partition("/")
         fps = float(num) / float(den or 1) if float(den or 1) else 0.0
     return StreamInfo(duration=duration, fps=fps, width=width, height=height,
-                      has_video=bool(video and width and height), has_audio=audio is not None)
+                      has_video=bool(video and width and height), has_audio=audio is not None,
+                      audio_codec=str((audio or {}).get("codec_name") or ""))
 
 
 def _rotation(stream: dict) -> int:
@@ -77,22 +79,36 @@ CHANNELS = {"rgb24": 3, "bgr24": 3, "gray": 1}
 # The proxy: every frame of the video (same timestamps), downscaled, in a codec that is cheap
 # to write and to decode (MPEG-4 part 2 at its finest quantiser: at 640x360 it costs ~0.4 ms a
 # frame to write and ~0.3 ms to read, x264 ultrafast about twice that). The later stages read
-# it instead of decoding the source again. The first audio stream goes along (small AAC) so the
-# file starts where the source does: frame i / fps is then the same picture in both even when
-# the video stream starts late (without it, Hamilton's proxy ran 0.83 s early).
-PROXY_CODEC = ["-c:v", "mpeg4", "-q:v", "2", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough",
-               "-c:a", "aac", "-ac", "1", "-b:a", "32k", "-sn", "-dn", "-f", "mp4"]
+# it instead of decoding the source again.
+PROXY_VIDEO = ["-c:v", "mpeg4", "-q:v", "2", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough",
+               "-sn", "-dn", "-f", "mp4"]
+# The first audio stream goes along so that the file starts where the source does: frame i / fps
+# is then the same picture in both even when the video stream starts late (without it, Hamilton's
+# proxy ran 0.83 s early). Copied where MP4 takes the codec, else a tiny AAC (32k AAC of a
+# minute of audio costs ~1.7 s, 8 kHz mono a third of that, a copy nothing).
+MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac"}
+
+
+def proxy_args(info: StreamInfo, size: tuple[int, int]) -> tuple[list[str], list[str]]:
+    """(input options, output options) that write the proxy of a video at `size`."""
+    audio = ["-map", "0:a:0?"] + (["-c:a", "copy"] if info.audio_codec in MP4_AUDIO else
+                                  ["-c:a", "aac", "-ac", "1", "-ar", "8000", "-b:a", "16k"])
+    # Deblocking costs H.264 decoding about a quarter of its time; at two thirds of the width or
+    # less the downscale averages away most of the block edges it would smooth.
+    fast = ["-skip_loop_filter", "all"] if info.width >= 1.5 * size[0] else []
+    return fast, audio + PROXY_VIDEO
 
 
 def iter_frames(path: str | Path, fps: float, size: tuple[int, int], gray: bool = False,
                 pix_fmt: str = "rgb24", crop: tuple[int, int, int, int] | None = None,
-                proxy: tuple[Path, tuple[int, int]] | None = None) -> Iterator[tuple[float, np.ndarray]]:
+                proxy: tuple[Path, tuple[int, int], StreamInfo] | None = None
+                ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (time, RGB frame) at `fps`, scaled to `size` = (width, height);
     with gray=True, (height, width) grey-level frames (a third of the bytes);
     pix_fmt="bgr24" for OpenCV's channel order; crop = (x, y, w, h), even, the
     part of the frame (source pixels) that is scaled to `size`.
-    proxy = (file, (width, height)): the same decode also writes the proxy
-    there (complete only once every frame has been read).
+    proxy = (file, (width, height), probe(path)): the same decode also writes
+    the proxy there (complete only once every frame has been read).
 
     Frame i is at i / fps seconds: ffmpeg's fps filter picks the source frame
     nearest each tick, so timestamps line up across passes over the same file
@@ -103,15 +119,17 @@ def iter_frames(path: str | Path, fps: float, size: tuple[int, int], gray: bool 
     channels = CHANNELS[pix_fmt]
     region = f"crop={crop[2]}:{crop[3]}:{crop[0]}:{crop[1]}," if crop else ""
     frames = f"fps={fps},{region}scale={w}:{h}:flags=area"
+    before = []
     if proxy:
         (pw, ph) = proxy[1]
+        before, write = proxy_args(proxy[2], proxy[1])
         # Scaled once to the proxy's size; the analysis frames are made from that.
         graph = f"[0:v]scale={pw}:{ph}:flags=area,split=2[p][a];[a]{frames}[f]"
         outputs = ["-filter_complex", graph, "-map", "[f]", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-",
-                   "-map", "[p]", "-map", "0:a:0?", *PROXY_CODEC, "-y", str(proxy[0])]
+                   "-map", "[p]", *write, "-y", str(proxy[0])]
     else:
         outputs = ["-an", "-sn", "-dn", "-vf", frames, "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"]
-    cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(path), *outputs]
+    cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, *before, "-i", str(path), *outputs]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=w * h * channels * 2)
     frame_bytes = w * h * channels
     shape = (h, w) if channels == 1 else (h, w, channels)
@@ -140,9 +158,10 @@ def write_proxy(src: str | Path, dst: str | Path, size: tuple[int, int]) -> Path
     written beside `dst` and renamed, so a killed run leaves no partial file there."""
     dst = Path(dst)
     part = dst.with_name(dst.name + ".part")
-    cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, "-i", str(src),
-           "-filter_complex", f"[0:v]scale={size[0]}:{size[1]}:flags=area[p]", "-map", "[p]", "-map", "0:a:0?",
-           *PROXY_CODEC, "-y", str(part)]
+    before, write = proxy_args(probe(src), size)
+    cmd = [FFMPEG, "-v", "error", "-nostdin", *INPUT_GUARD, *before, "-i", str(src),
+           "-filter_complex", f"[0:v]scale={size[0]}:{size[1]}:flags=area[p]", "-map", "[p]", *write,
+           "-y", str(part)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         part.unlink(missing_ok=True)

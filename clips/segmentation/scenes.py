@@ -28,7 +28,7 @@ def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams(),
     ffmpeg decodes every frame already downscaled to `params.analysis_width`
     (in its own process, memory bounded) and PySceneDetect's detector compares
     them as they stream by. With `proxy` (a path), the same decode writes the
-    video's proxy there (no wider than params.proxy_width; see av.PROXY_CODEC),
+    video's proxy there (no wider than params.proxy_width; see av.proxy_args),
     which the later stages read instead of decoding the source again; no file
     is left there if the pass fails.
     """
@@ -52,7 +52,7 @@ def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams(),
     factor = max(1, info.width // max(1, params.analysis_width))
     size = (max(1, round(info.width / factor)), max(1, round(info.height / factor)))
     found, position = [], None
-    tee = (Path(proxy), scaled_size(info.width, info.height, params.proxy_width)) if proxy else None
+    tee = (Path(proxy), scaled_size(info.width, info.height, params.proxy_width), info) if proxy else None
     for i, (_t, frame) in enumerate(iter_frames(video_path, fps, size, pix_fmt="bgr24", proxy=tee)):
         position = FrameTimecode(i, fps)
         found += detector.process_frame(position, frame)
