@@ -1,8 +1,12 @@
 """A video's proxy in storage: the downscaled copy that the scenes stage writes in
 its one decode of the source and the faces, speakers and crops stages read
 (clips.segmentation.av.PROXY_CODEC). It is a cache: a stage that finds it
-missing or unreadable (deleted, a killed worker's leftover) builds it again,
-and it is deleted once the face crops are made.
+missing or not whole (deleted, damaged, a killed worker's leftover) builds it
+again, and it is deleted once the face crops are made.
+
+Stored as proxies/<video>-<key>-<bytes>.mp4: the key changes with the media
+file and the proxy's width, and the byte count written in the name tells a
+whole file from a cut-off one.
 """
 
 from __future__ import annotations
@@ -25,14 +29,31 @@ from clips.segmentation.params import SegmentationParams
 FOLDER = "proxies"
 
 
-def proxy_name(video, params: SegmentationParams) -> str | None:
-    """Storage name of the video's proxy; it changes with the media file and the width."""
+def proxy_prefix(video, params: SegmentationParams) -> str | None:
+    """Storage name of the video's proxy up to its byte count (None: no proxy wanted)."""
     width = params.proxy_width()
     if not width or not video.file:
         return None
     size = default_storage.size(video.file.name) if default_storage.exists(video.file.name) else 0
     key = hashlib.sha1(f"{video.file.name}|{size}|{width}".encode()).hexdigest()[:10]
-    return f"{FOLDER}/{video.pk}-{key}.mp4"
+    return f"{FOLDER}/{video.pk}-{key}-"
+
+
+def stored_proxies(video_id: int) -> list[str]:
+    """Storage names of the video's proxies (in-progress .part files left out)."""
+    try:
+        _dirs, names = default_storage.listdir(FOLDER)
+    except (FileNotFoundError, NotImplementedError):
+        return []
+    return [f"{FOLDER}/{n}" for n in names if n.startswith(f"{video_id}-") and n.endswith(".mp4")]
+
+
+def _whole(name: str) -> bool:
+    """Whether the stored file has the byte count its name says."""
+    try:
+        return default_storage.size(name) == int(name.rsplit("-", 1)[1].removesuffix(".mp4"))
+    except (ValueError, IndexError, OSError):
+        return False
 
 
 def _storage_path(name: str) -> Path | None:
@@ -46,27 +67,26 @@ def _storage_path(name: str) -> Path | None:
 def writing(video, params: SegmentationParams) -> Iterator[Path | None]:
     """A local path for a stage to write the proxy to (None: no proxy wanted); if the
     file is there when the block ends without error, it becomes the video's proxy
-    (a rename on local storage, so no partial proxy is ever seen)."""
-    name = proxy_name(video, params)
-    if name is None:
+    (renamed into place on local storage, so no partial proxy carries the name)."""
+    prefix = proxy_prefix(video, params)
+    if prefix is None:
         yield None
         return
-    final = _storage_path(name)
+    folder = _storage_path(FOLDER)
     with tempfile.TemporaryDirectory(prefix="proxy-") as tmp:
-        if final is not None:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            part = final.with_name(f"{final.name}.{os.getpid()}.part")
+        if folder is not None:  # beside its final place: the rename is atomic
+            folder.mkdir(parents=True, exist_ok=True)
+            part = folder / f"{Path(prefix).name}{os.getpid()}.part"
         else:
-            part = Path(tmp) / Path(name).name
+            part = Path(tmp) / "proxy.mp4"
         try:
             yield part
             if part.exists():
-                delete_proxies(video.pk, keep=name)
-                if final is not None:
-                    part.replace(final)
+                name = f"{prefix}{part.stat().st_size}.mp4"
+                delete_proxies(video.pk)
+                if folder is not None:
+                    part.replace(folder / Path(name).name)
                 else:
-                    if default_storage.exists(name):  # an unreadable copy: replaced, not renamed
-                        default_storage.delete(name)
                     with open(part, "rb") as fh:
                         default_storage.save(name, File(fh))
         finally:
@@ -74,7 +94,6 @@ def writing(video, params: SegmentationParams) -> Iterator[Path | None]:
 
 
 def _usable(path: Path, width: int) -> bool:
-    """Whether the stored file is a whole proxy (a cut-off MP4 has no index: unreadable)."""
     try:
         info = av.probe(path)
     except (media.MediaError, OSError, ValueError):
@@ -85,32 +104,27 @@ def _usable(path: Path, width: int) -> bool:
 @contextmanager
 def reading(video, params: SegmentationParams, source: Path) -> Iterator[Path | None]:
     """Local path of the video's proxy (None: no proxy wanted, or audio only), built
-    from `source` (one decode pass) when missing or unreadable."""
-    name = proxy_name(video, params)
+    from `source` (one decode pass) when missing, not whole or unreadable."""
+    prefix = proxy_prefix(video, params)
     info = av.probe(source)
-    if name is None or not info.has_video:
+    if prefix is None or not info.has_video:
         yield None
         return
-    width = av.scaled_size(info.width, info.height, params.proxy_width())
-    if default_storage.exists(name):
-        with local_path(name) as path:
-            if _usable(path, width[0]):
-                yield path
-                return
+    size = av.scaled_size(info.width, info.height, params.proxy_width())
+    for name in stored_proxies(video.pk):
+        if name.startswith(prefix) and _whole(name):
+            with local_path(name) as path:
+                if _usable(path, size[0]):
+                    yield path
+                    return
     with writing(video, params) as part:
-        av.write_proxy(source, part, width)
+        av.write_proxy(source, part, size)
+    name = next(n for n in stored_proxies(video.pk) if n.startswith(prefix))
     with local_path(name) as path:
         yield path
 
 
-def delete_proxies(video_id: int, keep: str | None = None) -> None:
-    """The video's proxies (all of them, or all but `keep`)."""
-    try:
-        _dirs, names = default_storage.listdir(FOLDER)
-    except (FileNotFoundError, NotImplementedError):
-        return
-    for file_name in names:
-        name = f"{FOLDER}/{file_name}"
-        if file_name.startswith(f"{video_id}-") and name != keep and not file_name.endswith(".part"):
-            default_storage.delete(name)
-
+def delete_proxies(video_id: int) -> None:
+    """Every stored proxy of the video."""
+    for name in stored_proxies(video_id):
+        default_storage.delete(name)

@@ -27,14 +27,31 @@ def hd(tmp_path_factory):
     return truth, proxy, scenes
 
 
+def same_frames(video, proxy, size) -> list[float]:
+    """Mean grey difference of each 10 fps frame of the video and of its proxy."""
+    a = [f for _, f in iter_frames(video, 10, size, gray=True)]
+    b = [f for _, f in iter_frames(proxy, 10, size, gray=True)]
+    assert len(a) == len(b)
+    return [float(np.abs(x.astype(int) - y.astype(int)).mean()) for x, y in zip(a, b)]
+
+
 def test_the_scenes_pass_writes_a_downscaled_proxy_on_the_same_timeline(hd):
     truth, proxy, scenes = hd
     assert scenes == detect_scenes(truth.path)  # writing it changes nothing
     info, small = probe(truth.path), probe(proxy)
     assert (small.width, small.height) == (640, 360) and abs(small.duration - info.duration) < 0.1
-    pairs = zip(iter_frames(truth.path, 10, (640, 360), gray=True), iter_frames(proxy, 10, (640, 360), gray=True))
-    diffs = [np.abs(a.astype(int) - b.astype(int)).mean() for (_, a), (_, b) in pairs]
+    diffs = same_frames(truth.path, proxy, (640, 360))
     assert len(diffs) >= 25 and max(diffs) < 2.0  # the same frames at the same times
+
+
+@pytest.mark.shared_media
+def test_the_proxy_keeps_a_late_video_start(tmp_path):
+    """Hamilton's picture starts 0.85 s after its sound: frame i of the proxy is still frame i."""
+    clip = shared_media("clips", "short_hamilton_clip.mp4")
+    proxy = tmp_path / "h.mp4"
+    assert detect_scenes(clip, SceneParams(), proxy=proxy) == detect_scenes(clip)
+    diffs = same_frames(clip, proxy, (320, 180))
+    assert np.mean(diffs) < 3.0  # one frame off would be ~9 (fast cuts and camera moves)
 
 
 def test_faces_speakers_and_crops_from_the_proxy_match_the_source(hd, tmp_path):
