@@ -33,7 +33,9 @@ to run it (`mode`), measured by bench/student.py on real acted speech:
   0.575 vs 0.562. Encoding speed on VAD-cut segments (mean 1.8 s): 25x real
   time with one thread.
   With -L1-L2 on the real path (bench/student.py, 3 seeds, speaker-grouped
-  head choice): actors 17-24 UAR 0.596 each seed, 38x real time.
+  head choice): actors 17-24 UAR 0.596 each seed, 38x real time; with C
+  chosen leaving one speaker out 0.635, and 0.657 when the released head is
+  refit on all 196 segments after the guard (STUDENT_REFIT_FULL).
 - "trim": each segment at its own length (CTranslate2 4.6 takes shorter
   inputs; the position embeddings are those of the first frames).
 - "pack": several segments packed into one 30 s window, frames sliced back.

@@ -3,7 +3,8 @@
 Items carry [frames, dim] encoder features. Both candidates see the same
 pooled statistics; the neural head is trained with the distillation
 objective (losses.student_loss), the classical one is a logistic regression
-whose strength C is chosen by speaker-grouped cross-validation. Validation
+whose strength C is chosen by speaker-grouped cross-validation (one fold per
+speaker on small data, see c_folds). Validation
 UAR picks the winner by the one-standard-error rule: the simplest candidate
 within one standard error of the best (a validation split of a few dozen
 segments cannot tell 0.05 UAR apart); when validation has fewer than
@@ -12,7 +13,9 @@ are compared instead on out-of-fold predictions of speaker-grouped folds of
 train + validation, which see every speaker once. Then every candidate is refitted on
 train + validation (the neural head for its best epoch count, C re-chosen by
 grouped CV over the larger set), so the released model sees all labelled
-speakers but the test split, which is never looked at here.
+speakers but the test split, which is never looked at here. Only after the
+release guard passed on the test split may the service refit the chosen head
+on every segment (refit_chosen, STUDENT_REFIT_FULL).
 """
 
 from __future__ import annotations
