@@ -5,7 +5,7 @@ time) for each stage and in total, plus peak memory.
 
 By default (or --real) it builds, once, a 60 s 720p H.264 talking-head video
 from the real GRID clips in ../shared/media/clips (four speakers, each clip
-looped to a 12-18 s shot, upscaled to 1280x720, ~2.5 Mbit/s, their own
+repeated into a 14-17 s shot, upscaled to 1280x720, ~1.6 Mbit/s, their own
 speech); when ../shared is absent it says so and uses the generated clip.
 --generated: a 720p talking head made here (scikit-image astronaut,
 espeak-ng speech with pauses, 60 s); with --minutes it is looped to that
@@ -32,6 +32,8 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,29 +64,35 @@ def generated_clip(minutes: float | None) -> Path:
 
 
 SHARED_CLIPS = ROOT.parent / "shared" / "media" / "clips"
-# Four GRID speakers (3 s each), looped to shots of realistic length: 15 + 12 + 18 + 15 s.
-REAL_SHOTS = (("grid_bbaf2n.mpg", 5), ("grid_brbk7n.mpg", 4), ("grid_lbax4n.mpg", 6), ("grid_lbbc2a.mpg", 5))
+# Four GRID speakers (3 s each), each clip repeated into a shot of realistic length (jump cuts
+# every 2.88 s, the clips' common length): 14.4 + 14.4 + 17.3 + 14.4 s = 60.5 s.
+REAL_SHOTS = (("grid_bbaf2n.mpg", 5), ("grid_brbk7n.mpg", 5), ("grid_lbax4n.mpg", 6), ("grid_lbbc2a.mpg", 5))
+REAL_PART_S = 2.88
 
 
 def real_clip() -> Path | None:
     """A 60 s 1280x720 H.264 + AAC talking-head video made of the real GRID clips
-    (None when ../shared is absent): each speaker's 3 s clip looped into one shot,
-    scaled to fill 16:9 (the face stays whole), encoded as a web video would be."""
+    (None when ../shared is absent): each speaker's clip repeated into one shot
+    (picture and sound cut to the same length, so they stay in sync), scaled to
+    fill 16:9 (the face stays whole), encoded as a web video would be."""
     sources = [SHARED_CLIPS / name for name, _ in REAL_SHOTS]
     if not all(p.exists() for p in sources):
         return None
-    out = ROOT / "var" / "bench" / "grid_talking_720p_60s.mp4"
+    out = ROOT / "var" / "bench" / "grid_talking_720p_60s_v2.mp4"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     print("building a 60 s 720p talking-head video from the GRID clips ...", file=sys.stderr)
     inputs, chains = [], []
-    for n, (path, (_, loops)) in enumerate(zip(sources, REAL_SHOTS)):
-        inputs += ["-stream_loop", str(loops - 1), "-i", str(path)]
-        chains.append(f"[{n}:v]setpts=N/25/TB,fps=25,scale=1280:1024:flags=lanczos,crop=1280:720:0:152,"
-                      f"setsar=1[v{n}];[{n}:a]aresample=44100,asetpts=N/SR/TB[a{n}]")
-    joined = "".join(f"[v{n}][a{n}]" for n in range(len(sources)))
-    graph = ";".join(chains) + f";{joined}concat=n={len(sources)}:v=1:a=1[v][a]"
+    for n, path in enumerate(sources):
+        inputs += ["-i", str(path)]
+        copies = REAL_SHOTS[n][1]
+        chains.append(f"[{n}:v]trim=0:{REAL_PART_S},setpts=PTS-STARTPTS,fps=25,scale=1280:1024:flags=lanczos,"
+                      f"crop=1280:720:0:152,setsar=1,split={copies}" + "".join(f"[v{n}_{k}]" for k in range(copies)))
+        chains.append(f"[{n}:a]aresample=44100,apad=whole_dur={REAL_PART_S},atrim=0:{REAL_PART_S},"
+                      f"asetpts=PTS-STARTPTS,asplit={copies}" + "".join(f"[a{n}_{k}]" for k in range(copies)))
+    parts = [f"[v{n}_{k}][a{n}_{k}]" for n, (_, copies) in enumerate(REAL_SHOTS) for k in range(copies)]
+    graph = ";".join(chains) + ";" + "".join(parts) + f"concat=n={len(parts)}:v=1:a=1[v][a]"
     tmp = out.with_suffix(".part.mp4")
     subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
                     "-c:v", "libx264", "-preset", "medium", "-crf", "21", "-maxrate", "2500k", "-bufsize", "5000k",
@@ -228,14 +236,19 @@ def main():
                       lambda key, n, jpeg: jpegs.append(jpeg), proxy=proxy)
         timed("prelabels", prelabel_crops, jpegs)
 
+    if path == real_clip():  # truth known: every utterance is the shot's own GRID speaker, on screen
+        starts = np.cumsum([0.0] + [copies * REAL_PART_S for _, copies in REAL_SHOTS])
+        right = sum(1 for s in segments if s.track is not None
+                    and tracks[s.track].identity == int(np.searchsorted(starts, (s.start + s.end) / 2) - 1))
+        print(f"segments on the right speaker: {right}/{len(segments)} (21 utterances)", file=sys.stderr)
     total = sum(times.values())
     me = peak_mb()
     on_screen = sum(1 for s in segments if s.track is not None)
+    print(f"scenes {len(scenes)}, tracks {len(tracks)}, segments {len(segments)} ({on_screen} on screen), "
+          f"crops {crops}; peak memory {me:.0f} MB", file=sys.stderr)
     print(f"  {'total':<10} {total:7.2f} s  {duration / total:7.1f}x real time "
           f"({duration / (total + startup):.1f}x with startup), cpu {sum(cpu.values()):.2f} s; "
           f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    print(f"scenes {len(scenes)}, tracks {len(tracks)}, segments {len(segments)} ({on_screen} on screen), "
-          f"crops {crops}; peak memory {me:.0f} MB", file=sys.stderr)
     print(json.dumps({
         "video": str(path), "duration_s": round(duration, 2), "width": info.width, "height": info.height,
         "x_realtime_total": round(duration / total, 2), "x_realtime_total_cold": round(duration / (total + startup), 2),

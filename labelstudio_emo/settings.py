@@ -244,6 +244,8 @@ STUDENT_MIN_TRAIN_SEGMENTS = env.int("STUDENT_MIN_TRAIN_SEGMENTS", default=20)
 STUDENT_MIN_EVAL_SEGMENTS = env.int("STUDENT_MIN_EVAL_SEGMENTS", default=5)  # val and test each; at least 2
 # Pre-segmentation models; every other tunable is in clips/segmentation/params.py.
 SEGMENTATION = {
+    # The scenes stage's decode also writes a copy no wider than this that later stages read (0 = none).
+    "scenes": {"proxy_width": env.int("SEGMENTATION_PROXY_WIDTH", default=640)},
     "faces": {"detector": env.str("SEGMENTATION_FACE_DETECTOR", default="blazeface")},  # blazeface | hog | cnn | auto
     "speakers": {"model": env.str("SEGMENTATION_ASD", default="light-asd"),  # light-asd | mouth-motion
                  "vad": env.str("SEGMENTATION_VAD", default="silero"),  # silero | webrtc
