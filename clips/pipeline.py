@@ -461,7 +461,7 @@ def make_segment_crops(video_id: int, params: SegmentationParams | None = None, 
         _finish(video_id, Stage.SEGMENTS)
     stale = set(old) - {c for cs in crops.values() for c in cs}
     transaction.on_commit(lambda: _delete_files(stale))
-    transaction.on_commit(lambda: proxies.delete_proxies(video_id))  # the last stage that reads it
+    transaction.on_commit(lambda: proxies.delete_proxies(video_id, leftovers=True))  # the last stage reading it
     return made
 
 

@@ -124,7 +124,16 @@ def reading(video, params: SegmentationParams, source: Path) -> Iterator[Path | 
         yield path
 
 
-def delete_proxies(video_id: int) -> None:
-    """Every stored proxy of the video."""
-    for name in stored_proxies(video_id):
+def delete_proxies(video_id: int, leftovers: bool = False) -> None:
+    """Every stored proxy of the video; with `leftovers`, also the .part files of
+    writers killed on the way (only when none can be running: the video's stages
+    are serialised, and this is called after its last one or with its deletion)."""
+    names = stored_proxies(video_id)
+    if leftovers:
+        try:
+            names += [f"{FOLDER}/{n}" for n in default_storage.listdir(FOLDER)[1]
+                      if n.startswith(f"{video_id}-") and n.endswith(".part")]
+        except (FileNotFoundError, NotImplementedError):
+            pass
+    for name in names:
         default_storage.delete(name)

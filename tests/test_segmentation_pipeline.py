@@ -276,6 +276,7 @@ def test_the_proxy_is_rebuilt_when_cut_off_or_missing_and_removed_at_the_end(tal
     assert abs(path.stat().st_size - len(whole)) < 0.05 * len(whole)  # built again, whole
     assert FaceTrack.objects.filter(video=video).count() == 1
     path.unlink()
+    (path.parent / f"{video.pk}-killed-123.part").write_bytes(b"half a proxy")  # a writer killed on the way
     pipeline.run_stage(video.pk, "speakers")
     assert len(stored()) == 1 and Segment.objects.filter(video=video, face_track__isnull=False).exists()
     with django_capture_on_commit_callbacks(execute=True):

@@ -444,7 +444,7 @@ def delete_video(video: Video):
     video.delete()
     files.remove_incoming(video_id)
     transaction.on_commit(lambda: files.delete_stored(*[n for n in names if n]))
-    transaction.on_commit(lambda: delete_proxies(video_id))  # left by an unfinished segmentation
+    transaction.on_commit(lambda: delete_proxies(video_id, leftovers=True))  # left by an unfinished segmentation
 
 
 def requeue_interrupted(worker: str = "", stale_after: float | None = None) -> list[int]:
