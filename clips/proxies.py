@@ -12,6 +12,7 @@ whole file from a cut-off one.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from clips.segmentation import av
 from clips.segmentation.params import SegmentationParams
 
 FOLDER = "proxies"
+log = logging.getLogger(__name__)
 
 
 def proxy_prefix(video, params: SegmentationParams) -> str | None:
@@ -117,8 +119,13 @@ def reading(video, params: SegmentationParams, source: Path) -> Iterator[Path | 
                 if _usable(path, size[0]):
                     yield path
                     return
-    with writing(video, params) as part:
-        av.write_proxy(source, part, size)
+    try:
+        with writing(video, params) as part:
+            av.write_proxy(source, part, size)
+    except media.MediaError as exc:  # the stage then decodes the source, as without a proxy
+        log.warning("video %s: no proxy (%s); decoding the source", video.pk, exc)
+        yield None
+        return
     name = next(n for n in stored_proxies(video.pk) if n.startswith(prefix))
     with local_path(name) as path:
         yield path

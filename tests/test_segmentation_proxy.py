@@ -44,6 +44,18 @@ def test_the_scenes_pass_writes_a_downscaled_proxy_on_the_same_timeline(hd):
     assert len(diffs) >= 25 and max(diffs) < 2.0  # the same frames at the same times
 
 
+def test_a_variable_frame_rate_video_keeps_every_frame_in_its_proxy(tmp_path):
+    """Frames 1/30 s apart with jitter and a 0.5 s pause (a phone video): none lost or moved."""
+    import subprocess
+    clip, proxy = tmp_path / "vfr.mp4", tmp_path / "vfr.proxy.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=960x540:rate=30:duration=4",
+                    "-f", "lavfi", "-i", "sine=f=300:duration=4", "-shortest", "-c:a", "aac",
+                    "-vf", r"setpts='(N/30+0.011*mod(N\,3)+if(gt(N\,60)\,0.5\,0))/TB'", "-fps_mode", "passthrough",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(clip)], check=True)
+    detect_scenes(clip, SceneParams(), proxy=proxy)
+    assert np.mean(same_frames(clip, proxy, (320, 180))) < 1.0
+
+
 @pytest.mark.shared_media
 def test_the_proxy_keeps_a_late_video_start(tmp_path):
     """Hamilton's picture starts 0.85 s after its sound: frame i of the proxy is still frame i."""

@@ -80,7 +80,7 @@ CHANNELS = {"rgb24": 3, "bgr24": 3, "gray": 1}
 # to write and to decode (MPEG-4 part 2 at its finest quantiser: at 640x360 it costs ~0.4 ms a
 # frame to write and ~0.3 ms to read, x264 ultrafast about twice that). The later stages read
 # it instead of decoding the source again.
-PROXY_VIDEO = ["-c:v", "mpeg4", "-q:v", "2", "-pix_fmt", "yuv420p", "-fps_mode", "passthrough",
+PROXY_VIDEO = ["-c:v", "mpeg4", "-q:v", "2", "-pix_fmt", "yuv420p", "-fps_mode", "vfr",
                "-sn", "-dn", "-f", "mp4"]
 # The first audio stream goes along so that the file starts where the source does: frame i / fps
 # is then the same picture in both even when the video stream starts late (without it, Hamilton's
