@@ -66,6 +66,12 @@ def test_the_proxy_keeps_a_late_video_start(tmp_path):
     assert np.mean(diffs) < 3.0  # one frame off would be ~9 (fast cuts and camera moves)
 
 
+def test_scenes_do_not_depend_on_the_proxy_being_written(hd, tmp_path):
+    truth, _, scenes = hd
+    nowhere = tmp_path / "no-such-folder" / "proxy.mp4"
+    assert detect_scenes(truth.path, SceneParams(), proxy=nowhere) == scenes and not nowhere.exists()
+
+
 def test_faces_speakers_and_crops_from_the_proxy_match_the_source(hd, tmp_path):
     truth, proxy, scenes = hd
     direct, via = find_faces(truth.path, scenes), find_faces(truth.path, scenes, proxy=proxy)

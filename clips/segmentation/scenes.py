@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from clips.media import MediaError
+
 from .av import iter_frames, probe, scaled_size
 from .params import SceneParams
 
@@ -53,9 +55,18 @@ def detect_scenes(video_path: str | Path, params: SceneParams = SceneParams(),
     size = (max(1, round(info.width / factor)), max(1, round(info.height / factor)))
     found, position = [], None
     tee = (Path(proxy), scaled_size(info.width, info.height, params.proxy_width), info) if proxy else None
-    for i, (_t, frame) in enumerate(iter_frames(video_path, fps, size, pix_fmt="bgr24", proxy=tee)):
-        position = FrameTimecode(i, fps)
-        found += detector.process_frame(position, frame)
+    try:
+        for i, (_t, frame) in enumerate(iter_frames(video_path, fps, size, pix_fmt="bgr24", proxy=tee)):
+            position = FrameTimecode(i, fps)
+            found += detector.process_frame(position, frame)
+    except MediaError:
+        if not tee:
+            raise
+    if tee and not tee[0].exists():
+        # ffmpeg stopped on the proxy (it is removed then), and with it the frames seen here:
+        # the scenes come from a pass of their own (which says why if the video is at fault),
+        # the later stages decode the source.
+        return detect_scenes(video_path, params)
     if position is None:
         return _whole(info.duration)
     found += detector.post_process(position)
