@@ -9,7 +9,7 @@ from clips.media import extract_audio
 from clips.segmentation.av import iter_frames, probe
 from clips.segmentation.crops import CropRequest, make_face_crops, pick_crop_times
 from clips.segmentation.faces import find_faces
-from clips.segmentation.light_asd_speaker import score_tracks
+from clips.segmentation.light_asd_speaker import proxy_detailed_enough, score_tracks
 from clips.segmentation.params import FaceParams, SceneParams
 from clips.segmentation.scenes import Scene, detect_scenes
 from tests.conftest import shared_media
@@ -82,6 +82,8 @@ def test_faces_speakers_and_crops_from_the_proxy_match_the_source(hd, tmp_path):
 
     wav = extract_audio(truth.path, tmp_path / "a.wav")
     regions = [(0.5, truth.duration)]
+    halves = [np.maximum(np.array(a.boxes)[:, 2] - np.array(a.boxes)[:, 4], 0) / 2]
+    assert proxy_detailed_enough(halves, 0.5, 0.75)  # so Light-ASD does read the proxy here
     t1, p1 = score_tracks(truth.path, wav, [a], regions)[a.index]
     t2, p2 = score_tracks(truth.path, wav, [a], regions, proxy=proxy)[a.index]
     assert np.array_equal(t1, t2) and np.abs(p1 - p2).max() < 0.1
@@ -97,6 +99,15 @@ def test_faces_speakers_and_crops_from_the_proxy_match_the_source(hd, tmp_path):
     for x, y in zip(crops["source"], crops["proxy"]):
         img = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_GRAYSCALE).astype(int) for j in (x, y)]
         assert np.abs(img[0] - img[1]).mean() < 6  # the same aligned face
+
+
+def test_light_asd_reads_the_source_where_faces_are_small_in_the_proxy():
+    """A 1080p wide shot (a 90 px face, 30 px in a 640 px proxy) keeps the detail the model
+    had; a 720p talking head (a 300 px face) reads the proxy."""
+    wide, head = [np.full(50, 45.0), np.full(50, 250.0)], [np.full(50, 150.0)]
+    assert not proxy_detailed_enough(wide, 640 / 1920, 960 / 1920)
+    assert proxy_detailed_enough(head, 640 / 1280, 960 / 1280)
+    assert proxy_detailed_enough(wide, 1.0, 1.0)  # a proxy as fine as the source
 
 
 def test_a_face_too_small_in_the_proxy_is_cropped_from_the_source(hd):

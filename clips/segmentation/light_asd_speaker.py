@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .asd_inputs import VIDEO_FPS, box_path, crop_region, face_crop, mfcc_100hz
+from .asd_inputs import VIDEO_FPS, box_path, crop_region, crop_square, face_crop, mfcc_100hz
 from .av import iter_frames, probe, proxy_region, proxy_scale, scaled_size
 from .faces import FaceTrack
 from .params import SpeakerParams
@@ -66,8 +66,11 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
     by_index = {tr.index: tr for tr in tracks}
     source = {k: box_path(by_index[k].boxes, frames / VIDEO_FPS) for k, frames in wanted.items()}
     # Only the part of the frame the crops read is decoded (a talking head: a fraction of it),
-    # cut from the proxy's pixels when there is one (never finer than those).
+    # cut from the proxy's pixels when there is one (never finer than those) and it has
+    # enough of them on every face.
     p = proxy_scale(info, proxy)
+    if proxy and not proxy_detailed_enough([half for _, _, half in source.values()], p, scale):
+        proxy, p = None, 1.0
     region = crop_region(source.values(), info.width, info.height)
     read = proxy_region(region, p, info.width, info.height) if proxy else region
     x, y, w, h = (v / p for v in read)  # in source pixels
@@ -109,6 +112,18 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
             probs = np.concatenate([p[1] for p in parts])
             out[k] = (frames / VIDEO_FPS, _smooth(frames, probs, params.asd_smooth_frames))
     return out
+
+
+def proxy_detailed_enough(halves: list[np.ndarray], proxy_scale: float, source_scale: float,
+                           size: int = 112) -> bool:
+    """Whether the proxy (proxy_scale of the source's pixels) serves Light-ASD about as well
+    as the source decoded at source_scale: it is no coarser, or the square each track's
+    typical face is cropped from (half-sizes along its path, source pixels) still has at
+    least half the model's input size there (upscaled at most 2x; a 720p talking head's
+    160 px face and up). Smaller faces keep the source's detail."""
+    if proxy_scale >= source_scale:
+        return True
+    return all(float(np.median(crop_square(0.0, 0.0, h)[2])) * proxy_scale >= size / 2 for h in halves if len(h))
 
 
 def _run(network, frames: list[int], crops: list[np.ndarray], mfcc: np.ndarray,
