@@ -20,7 +20,7 @@ from tests.media.talking_face import talking_face
 def hd(tmp_path_factory):
     """A 1280x720 talking head and its proxy, written by the scenes pass."""
     folder = tmp_path_factory.mktemp("proxy")
-    truth = talking_face(folder / "hd.mp4", duration=3.0, lead=0.5, size=(1280, 720), photo_px=560,
+    truth = talking_face(folder / "hd.mp4", duration=3.0, lead=0.5, size=(1280, 720), photo_px=720,
                          text="Good evening and welcome to the news.")
     proxy = folder / "hd.proxy.mp4"
     scenes = detect_scenes(truth.path, SceneParams(), proxy=proxy)
@@ -94,7 +94,7 @@ def test_faces_speakers_and_crops_from_the_proxy_match_the_source(hd, tmp_path):
         got = []
         make_face_crops(truth.path, requests, FaceParams().sample_fps, lambda k, n, jpeg: got.append(jpeg), **kw)
         crops[name] = got
-    assert len(crops["source"]) == len(crops["proxy"]) == 4
+    assert len(crops["source"]) == len(crops["proxy"]) == 4 and crops["source"] != crops["proxy"]  # two paths
     import cv2
     for x, y in zip(crops["source"], crops["proxy"]):
         img = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_GRAYSCALE).astype(int) for j in (x, y)]

@@ -18,6 +18,7 @@ from .faces import FaceTrack, eye_centres, landmarks_array
 
 EYE_Y = 0.36          # eye line at 36 % of the crop height (chin stays in)
 EYE_DISTANCE = 0.32   # eye distance as a fraction of the crop width
+EYES_PER_BOX = 0.35   # eye distance / detected box width, at least (0.35-0.40 on the reference photos)
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,16 @@ def make_face_crops(video_path: str | Path, requests: list[CropRequest], sample_
     """Each wanted frame's crops go to sink(key, n, jpeg) as soon as they are made, in
     passes at the face-sampling rate. Returns the crop count.
 
-    With `proxy` (the video downscaled), a key whose face still spans at least the
-    crop's width there is cropped from the proxy (the crop shrinks it either way);
-    only smaller faces need a pass over the source, and only when there are any."""
+    With `proxy` (the video downscaled), a key whose face is still shrunk by the
+    crop there (eye distance at least the crop's) is cropped from the proxy; only
+    smaller faces need a pass over the source, and only when there are any."""
     if not requests:
         return 0
     info = probe(video_path)
     scale = proxy_scale(info, proxy)
     # Decided per key, so that each key's crops stay numbered in time order.
-    small = {r.key for r in requests if not proxy or _box_width(r.box) * scale < size}
+    small = {r.key for r in requests
+             if not proxy or (scale < 1 and EYES_PER_BOX * _box_width(r.box) * scale < EYE_DISTANCE * size)}
     from_proxy = [r for r in requests if r.key not in small]
     from_source = [r for r in requests if r.key in small]
     counts: dict[Hashable, int] = {}
