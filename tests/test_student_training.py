@@ -117,9 +117,51 @@ def test_a_refit_active_student_is_compared_with_the_weights_its_guard_tested():
                                      sha256=sha256_hex(blob), is_active=True)
     test = [Item(key=str(c), split="test", feats=np.eye(dim, dtype=np.float16)[[c] * 3] * 5, human=c)
             for c in range(dim)]
-    label, uar, error = services._score_active(Student(None, None, None, {}, head=always_first,
-                                                       encoder_info=info), test)
-    assert (label, error) == (mv.label, None) and uar == pytest.approx(1.0)        # the refit head: 0.25
+    score = services._score_active(Student(None, None, None, {}, head=always_first, encoder_info=info), test)
+    assert (score.label, score.error) == (mv.label, None) and score.uar == pytest.approx(1.0)  # refit head: 0.25
+
+
+def _active_student_fitted_on(keys, head):
+    from django.core.files.base import ContentFile
+
+    from inference.student.predict import head_checkpoint_bytes
+    blob = head_checkpoint_bytes(head, {"name": "whisper-tiny.en", "checksum": "same-encoder"}, validated_on=keys)
+    return ModelVersion.objects.create(kind="student", name="ser-student", version=1, arch="encoder-head",
+                                       weights=default_storage.save("models/student/active.pt", ContentFile(blob)),
+                                       sha256=sha256_hex(blob), is_active=True)
+
+
+@pytest.mark.django_db
+def test_the_active_student_is_compared_only_on_test_segments_it_was_not_fitted_on(settings):
+    """New labels can move a speaker from the active student's training side to the
+    next run's test split, where it would score what it learnt by heart."""
+    from inference.student.data import Item
+    from inference.student.head import ClassicalHead
+    from inference.student.predict import Student
+    from inference.student.release import release_decision
+
+    settings.STUDENT_MIN_EVAL_SEGMENTS = 3
+    dim, n = 4, 7
+    knows = np.zeros((n, 2 * dim)); knows[np.arange(dim), np.arange(dim)] = 1.0
+    head = ClassicalHead(mean=np.zeros(2 * dim, np.float32), scale=np.ones(2 * dim, np.float32),
+                         coef=knows.astype(np.float32), intercept=np.zeros(n, np.float32))
+    # Classes 0 and 1 were in its training set and it knows them; on 2 and 3 it answers class 0.
+    def item(c, k, looks_like):
+        return Item(key=f"s{c}-{k}", split="test", feats=np.eye(dim, dtype=np.float16)[[looks_like] * 3] * 5, human=c)
+    test = [item(c, k, c) for c in (0, 1) for k in range(2)] + [item(c, k, 0) for c in (2, 3) for k in range(2)]
+    mv = _active_student_fitted_on([i.key for i in test[:4]], head)
+    new = Student(None, None, None, {}, head=head, encoder_info={"checksum": "same-encoder"})
+
+    score = services._score_active(new, test)
+    assert score.label == mv.label and [i.key for i in score.unseen] == [i.key for i in test[4:]]
+    assert score.uar == pytest.approx(0.0)        # on all 8 test segments it would have scored 0.5
+    release = release_decision(0.9, 0.25, len(test), score.label, score.uar, score.error, compared=(0.9, 4))
+    assert release.activate and "on the 4 test segments it was not trained on" in release.reason
+
+    settings.STUDENT_MIN_EVAL_SEGMENTS = 5         # only 4 unseen: no fair comparison, the run waits
+    score = services._score_active(new, test)
+    assert score.uar is None and "trained on 4 of the 8 test segments" in score.error
+    assert not release_decision(0.9, 0.25, len(test), score.label, score.uar, score.error).activate
 
 
 @pytest.mark.django_db

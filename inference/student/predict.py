@@ -43,6 +43,7 @@ class Student:
     _encoder: SpeechEncoder | None = None
     candidates: dict = field(default_factory=dict)   # encoder heads: every head its run fitted
     validated: object = None       # the head the release guard tested, when `head` was refit after it
+    validated_on: frozenset | None = None  # segment keys that head was fitted on (None: not recorded)
 
     @property
     def classes(self) -> tuple:
@@ -112,15 +113,18 @@ def _head_from_body(body: dict):
 
 
 def head_checkpoint_bytes(head, encoder_info: dict, meta: dict | None = None, candidates: dict | None = None,
-                          validated=None) -> bytes:
+                          validated=None, validated_on: list[str] | None = None) -> bytes:
     """An encoder-head student: the encoder's identity (name, spec, checksum,
     mode), the chosen head, the candidates of its run as validated (for
-    comparison) and, when the chosen head was refit after the guard, the
-    validated one too."""
+    comparison), when the chosen head was refit after the guard the validated
+    one too, and the segment keys the validated head was fitted on (a later
+    run's guard compares with it only on segments it has not seen)."""
     payload = {"arch": H.ARCH, "encoder": dict(encoder_info), "head": _head_body(head), "classes": list(EMOTIONS),
                "candidates": {name: _head_body(h) for name, h in (candidates or {}).items()}, "meta": meta or {}}
     if validated is not None:
         payload["validated"] = _head_body(validated)
+    if validated_on is not None:
+        payload["validated_on"] = sorted(validated_on)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -133,6 +137,8 @@ def _load_head(payload: dict, device: torch.device) -> Student:
                       encoder_info=payload.get("encoder") or {})
     student.candidates = {name: _head_from_body(b) for name, b in (payload.get("candidates") or {}).items()}
     student.validated = _head_from_body(payload["validated"]) if payload.get("validated") else None
+    if payload.get("validated_on") is not None:
+        student.validated_on = frozenset(payload["validated_on"])
     return student
 
 

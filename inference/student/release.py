@@ -8,7 +8,9 @@ UAR beats both the majority baseline and the active student scored on the
 same test segments by more than one standard error (the binomial error of
 the rival's UAR over the test segments: on a few dozen segments one lucky
 segment is not a better model); otherwise it waits on the Models page with
-the reason.
+the reason. Where the active student was fitted on some of this run's test
+segments (new labels can move a speaker across the splits), the two are
+compared on the test segments it has not seen.
 """
 
 from __future__ import annotations
@@ -64,15 +66,22 @@ class Release:
     baseline_uar: float
     active: str | None = None          # label of the student active when the run finished
     active_uar: float | None = None
+    compared_uar: float | None = None  # this run's UAR where the active one was compared on fewer segments
+    n_compared: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def release_decision(uar: float, baseline_uar: float, n_test: int, active: str | None = None,
-                     active_uar: float | None = None, active_error: str | None = None) -> Release:
+                     active_uar: float | None = None, active_error: str | None = None,
+                     compared: tuple[float, int] | None = None) -> Release:
+    """`compared` = (this run's UAR, count) on the test segments the active
+    student has not seen, when it was scored on those only."""
+    mine, n_compared = compared or (None, None)
+
     def release(ok: bool, reason: str) -> Release:
-        return Release(ok, reason, n_test, uar, baseline_uar, active, active_uar)
+        return Release(ok, reason, n_test, uar, baseline_uar, active, active_uar, mine, n_compared)
 
     where = f"on {n_test} test segments"
     need = baseline_uar + standard_error(baseline_uar, n_test)
@@ -83,10 +92,15 @@ def release_decision(uar: float, baseline_uar: float, n_test: int, active: str |
         return release(False, f"the active student {active} could not be scored on the same test split "
                               f"({active_error}); compare and activate by hand")
     if active and active_uar is not None:
-        need = active_uar + standard_error(active_uar, n_test)
-        if uar <= need:
-            return release(False, f"test UAR {uar:.3f} does not beat the active student {active} "
-                                  f"({active_uar:.3f}) by more than one standard error (needs more than {need:.3f}) {where}")
+        own, n, on = ((mine, n_compared, f"on the {n_compared} test segments it was not trained on")
+                      if compared else (uar, n_test, where))
+        need = active_uar + standard_error(active_uar, n)
+        if own <= need:
+            return release(False, f"test UAR {own:.3f} does not beat the active student {active} "
+                                  f"({active_uar:.3f}) by more than one standard error (needs more than {need:.3f}) {on}")
+        if compared:
+            return release(True, f"test UAR {uar:.3f} beats the baseline ({baseline_uar:.3f}) {where}, and "
+                                 f"{own:.3f} beats {active} ({active_uar:.3f}) {on}, each by more than one standard error")
     beaten = f"the baseline ({baseline_uar:.3f})" + (f" and {active} ({active_uar:.3f})" if active else "")
     return release(True, f"test UAR {uar:.3f} beats {beaten} by more than one standard error {where}")
 

@@ -44,7 +44,7 @@ from .losses import LossConfig
 from .model import ModelConfig, StudentNet
 from ..checksums import sha256_hex
 from .predict import Student, checkpoint_bytes, head_checkpoint_bytes, pick_device
-from .release import check_corpus, release_decision, split_problem
+from .release import check_corpus, release_decision, split_minimums, split_problem
 from .train import TrainConfig, TrainingCancelled, evaluate_predictions, train_student
 
 log = logging.getLogger(__name__)
@@ -329,13 +329,15 @@ def _fit_heads(corpus, settings: RunSettings, encoder, reporter) -> _Fitted:
         candidates[name] = {"val_uar": round(candidate.val_uar, 4), "test_uar": round(test_uar, 4),
                             **{k: v for k, v in candidate.details.items() if k != "history"}}
     models = {name: c.model for name, c in result.candidates.items()}
+    fitted_on = [i.key for i in corpus.splits["train"] + corpus.splits["val"]]  # the chosen head: train + val
 
     def refit(items):
         model, details = refit_chosen(result, items, settings.loss, settings.head, reporter.should_cancel)
         return (lambda meta: head_checkpoint_bytes(model, info, meta=meta, candidates=models,
-                                                   validated=result.model)), details
+                                                   validated=result.model, validated_on=fitted_on)), details
 
-    return _Fitted(student, lambda meta: head_checkpoint_bytes(result.model, info, meta=meta, candidates=models),
+    return _Fitted(student, lambda meta: head_checkpoint_bytes(result.model, info, meta=meta, candidates=models,
+                                                               validated_on=fitted_on),
                    {"encoder": encoder.name, "encoder_checksum": encoder.checksum, "chosen": result.chosen,
                     "candidates": candidates, "best_val_uar": result.candidates[result.chosen].val_uar,
                     "best_epoch": result.candidates["head"].details.get("best_epoch"),
@@ -343,27 +345,47 @@ def _fit_heads(corpus, settings: RunSettings, encoder, reporter) -> _Fitted:
                     "device": "cpu"}, result.history, refit)
 
 
-def _score_active(student: Student, test) -> tuple[str | None, float | None, str | None]:
-    """(label, test UAR, error) of the active student on the same test items."""
+@dataclass(frozen=True)
+class ActiveScore:
+    """The active student scored on the new run's test split, or why it could not be."""
+    label: str | None = None
+    uar: float | None = None
+    error: str | None = None
+    unseen: list | None = None    # the test items it was compared on, when it had trained on some of the others
+
+
+def _score_active(student: Student, test) -> ActiveScore:
+    """The active student on the same test items, leaving out any it was fitted on
+    (after new labels the splits can move a speaker from its training side to this
+    run's test side, where it would score what it has learnt by heart)."""
     from .prelabel import active_student, load_version
 
     active = active_student()
     if active is None:
-        return None, None, None
+        return ActiveScore()
     try:
         other = load_version(active)
+        unseen = None
+        if other.validated_on:
+            unseen = [i for i in test if i.key not in other.validated_on]
+            if len(unseen) == len(test):
+                unseen = None
+            elif len(unseen) < split_minimums()[1]:
+                return ActiveScore(active.label, error=f"it was trained on {len(test) - len(unseen)} of the "
+                                                       f"{len(test)} test segments, too few others are left to compare on")
+        scored = unseen or test
         same = (other.encoder_info and student.encoder_info
                 and other.encoder_info.get("checksum") == student.encoder_info.get("checksum"))
         if same:
-            feats = [i.feats for i in test]
+            feats = [i.feats for i in scored]
         else:
             from .features import read_audio
-            feats = other.featurize([read_audio(i.audio) for i in test], [i.key for i in test])
-        probs, va = other.predict_features(feats, validated=True)   # a refit head has seen this split
-        return active.label, evaluate_predictions(probs, va, test, [])["uar"], None
+            feats = other.featurize([read_audio(i.audio) for i in scored], [i.key for i in scored])
+        probs, va = other.predict_features(feats, validated=True)   # a refit head has seen its own split
+        return ActiveScore(active.label, evaluate_predictions(probs, va, scored, [])["uar"], unseen=unseen)
     except Exception as exc:  # noqa: BLE001 - unreadable weights, missing encoder: the page says so
         log.warning("could not score the active student %s: %s", active, exc)
-        return active.label, None, f"{type(exc).__name__}: {exc}"
+        return ActiveScore(active.label, error=f"{type(exc).__name__}: {exc}")
 
 
 def _save_png(name: str, data: bytes) -> str:
@@ -373,9 +395,14 @@ def _save_png(name: str, data: bytes) -> str:
 def _finish(run, export, corpus, fitted: _Fitted, figures, reporter) -> TrainingRun:
     baseline = figures.pop("baseline")
     test = corpus.splits["test"]
-    active_label, active_uar, active_error = _score_active(fitted.student, test)
-    release = release_decision(figures["uar"], baseline["uar"], figures["n"], active_label, active_uar,
-                               active_error)
+    active = _score_active(fitted.student, test)
+    compared = None
+    if active.unseen:  # both students on the segments the active one has not seen
+        mine = evaluate_predictions(*fitted.student.predict_features([i.feats for i in active.unseen]),
+                                    active.unseen, [])["uar"]
+        compared = (mine, len(active.unseen))
+    release = release_decision(figures["uar"], baseline["uar"], figures["n"], active.label, active.uar,
+                               active.error, compared=compared)
     blob, refit = fitted.blob, None
     if release.activate and fitted.refit is not None and django_settings.STUDENT_REFIT_FULL:
         reporter.stage(98, "guard passed: refitting the chosen head on every labelled segment")
