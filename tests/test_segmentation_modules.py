@@ -253,3 +253,20 @@ def test_lip_openings_between_detections_only_when_the_heuristic_reads_them(talk
     assert sampled.boxes == every.boxes  # the same tracks ...
     assert [m[0] for m in sampled.mouth] == [b[0] for b in sampled.boxes]  # ... lips at detections only
     assert len(every.mouth) > 1.8 * len(sampled.mouth)
+
+
+def test_a_file_replaced_in_place_is_probed_again(tmp_path):
+    """Probes are remembered per file version: a re-encoded file at the same path
+    must not report the old one's size."""
+    from clips.segmentation.av import probe
+
+    clip = tmp_path / "clip.mp4"
+
+    def encode(size):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=s={size}:d=1", "-pix_fmt",
+                        "yuv420p", str(clip)], check=True)
+
+    encode("320x240")
+    assert (probe(clip).width, probe(clip).height) == (320, 240)
+    encode("160x120")
+    assert (probe(clip).width, probe(clip).height) == (160, 120)

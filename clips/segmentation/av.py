@@ -6,6 +6,8 @@ downscaled by ffmpeg, so memory stays bounded whatever the video's length.
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +31,24 @@ class StreamInfo:
 
 
 def probe(path: str | Path) -> StreamInfo:
-    """What segmentation needs of a file, sizes as ffmpeg decodes it (rotation applied)."""
+    """What segmentation needs of a file, sizes as ffmpeg decodes it (rotation applied).
+
+    Remembered per file version (path, size, modification time, inode): each stage,
+    the proxy and the pure functions it calls ask about the same files, and every
+    ffprobe costs a process start (~0.15 s)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return _probe(str(path))  # ffprobe says what is wrong
+    return _probe_version(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_version(path: str, _size: int, _mtime_ns: int, _inode: int) -> StreamInfo:
+    return _probe(path)
+
+
+def _probe(path: str) -> StreamInfo:
     data = ffprobe(path)
     streams = data.get("streams", [])
     # Cover art (attached_pic) is not a video.
