@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
+from .av import even_region
+
 MFCC_RATE = 100        # MFCC frames per second
 VIDEO_FPS = 25         # video frames per second the model was trained on
 CROP_SCALE = 0.4       # the authors' margin around the face box
@@ -64,10 +66,7 @@ def crop_region(paths, width: int, height: int, margin: int = 8) -> tuple[int, i
     y0 = min(float(np.min(top)) for _left, top, _side in boxes) - margin
     x1 = max(float(np.max(left + side)) for left, _top, side in boxes) + margin
     y1 = max(float(np.max(top + side)) for _left, top, side in boxes) + margin
-    x, y = max(0, int(np.floor(x0)) & ~1), max(0, int(np.floor(y0)) & ~1)  # even: ffmpeg crops 4:2:0 there
-    right, bottom = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
-    w, h = max(2, (right - x) & ~1), max(2, (bottom - y) & ~1)
-    return x, y, min(w, width - x), min(h, height - y)
+    return even_region(x0, y0, x1, y1, width, height)
 
 
 def face_crop(gray: np.ndarray, cx: float, cy: float, half: float, size: int = 112) -> np.ndarray:

@@ -199,10 +199,18 @@ def proxy_region(region: tuple[int, int, int, int], scale: float, width: int, he
     """(x, y, w, h) of the source-pixel `region` in a proxy `scale` times the size of a
     width x height video: even (4:2:0 crops), covering it, inside the proxy."""
     pw, ph = scaled_size(width, height, round(width * scale)) if scale < 1 else (width, height)
-    x, y = int(region[0] * scale) & ~1, int(region[1] * scale) & ~1
-    right = min(pw, int(np.ceil((region[0] + region[2]) * scale)))
-    bottom = min(ph, int(np.ceil((region[1] + region[3]) * scale)))
-    return x, y, max(2, (right - x) & ~1), max(2, (bottom - y) & ~1)
+    x, y, w, h = region
+    return even_region(x * scale, y * scale, (x + w) * scale, (y + h) * scale, pw, ph)
+
+
+def even_region(x0: float, y0: float, x1: float, y1: float, width: int, height: int
+                ) -> tuple[int, int, int, int]:
+    """(x, y, w, h) covering [x0, x1] x [y0, y1] inside a width x height frame, with
+    even corners and sides (ffmpeg crops 4:2:0 pictures on even pixels)."""
+    x, y = max(0, int(np.floor(x0)) & ~1), max(0, int(np.floor(y0)) & ~1)
+    right, bottom = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+    w, h = max(2, (right - x) & ~1), max(2, (bottom - y) & ~1)
+    return x, y, min(w, width - x), min(h, height - y)
 
 
 def wav_info(path: str | Path) -> tuple[int, int]:
