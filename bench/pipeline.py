@@ -240,7 +240,8 @@ def main():
         starts = np.cumsum([0.0] + [copies * REAL_PART_S for _, copies in REAL_SHOTS])
         right = sum(1 for s in segments if s.track is not None
                     and tracks[s.track].identity == int(np.searchsorted(starts, (s.start + s.end) / 2) - 1))
-        print(f"segments on the right speaker: {right}/{len(segments)} (21 utterances)", file=sys.stderr)
+        print(f"segments on the right speaker: {right}/{len(segments)} "
+              f"({sum(copies for _, copies in REAL_SHOTS)} utterances)", file=sys.stderr)
     total = sum(times.values())
     me = peak_mb()
     on_screen = sum(1 for s in segments if s.track is not None)
