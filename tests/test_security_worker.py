@@ -45,6 +45,17 @@ def waiting_messages(worker) -> int:
         return db.execute("SELECT COUNT(*) FROM kombu_message WHERE visible = 1").fetchone()[0]
 
 
+# the task a worker runs once a video's stage is done
+NEXT_TASK = {"audio": "io.detect_scenes", "scenes": "gpu.track_faces", "faces": "gpu.find_speakers"}
+
+
+def holds_next_stage(worker, video_id) -> bool:
+    status, stage = video_row(worker, video_id)
+    task = NEXT_TASK.get(stage)
+    return (status == "segmenting" and task is not None and f"Task {task}[" in worker.logs()
+            and waiting_messages(worker) == 0)
+
+
 def test_killed_pool_child_and_killed_worker_do_not_lose_or_duplicate_work(worker, tmp_path):
     if os.environ.get("DATABASE_URL", "sqlite").split(":")[0] != "sqlite":
         pytest.skip("reads the worker's SQLite database")
@@ -56,11 +67,9 @@ def test_killed_pool_child_and_killed_worker_do_not_lose_or_duplicate_work(worke
 
     rows = json.loads(worker.manage("import_clips", str(truth.path), "--json").stdout.strip().splitlines()[-1])
     video_id = rows[0]["id"]
-    # segmentation under way, its message taken by the worker (between two stages
-    # the next message waits in the queue, and a new worker would simply run it) ...
-    wait_for(lambda: video_row(worker, video_id)[0] == "segmenting"
-             and video_row(worker, video_id)[1] in ("audio", "scenes", "faces")
-             and waiting_messages(worker) == 0, timeout=120, interval=0.05)
+    # segmentation under way, the next stage's message taken by the worker (between
+    # two stages it waits in the queue, and a new worker would simply run it) ...
+    wait_for(lambda: holds_next_stage(worker, video_id), timeout=120, interval=0.05)
     kill9(worker.proc.pid, *children(worker.proc.pid))  # ... when the whole worker dies
     worker.proc.wait(timeout=10)
     killed_at = video_row(worker, video_id)
