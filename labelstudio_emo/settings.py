@@ -250,7 +250,8 @@ SEGMENTATION = {
     "speakers": {"model": env.str("SEGMENTATION_ASD", default="light-asd"),  # light-asd | mouth-motion
                  "vad": env.str("SEGMENTATION_VAD", default="silero"),  # silero | webrtc
                  "asd_weights": env.str("SEGMENTATION_LIGHT_ASD_WEIGHTS", default=""),
-                 "asd_precision": env.str("SEGMENTATION_LIGHT_ASD_PRECISION", default="auto")},  # auto | float32 | bfloat16
+                 "asd_precision": env.str("SEGMENTATION_LIGHT_ASD_PRECISION", default="auto"),  # auto | float32 | bfloat16
+                 "asd_threads": env.int("SEGMENTATION_LIGHT_ASD_THREADS", default=0)},  # 0 = the idle cores
 }
 
 # --- Annotation -----------------------------------------------------------

@@ -3,6 +3,8 @@ shared GRID / Hamilton clips (skipped when ../shared is absent)."""
 
 import random
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -270,3 +272,31 @@ def test_a_file_replaced_in_place_is_probed_again(tmp_path):
     assert (probe(clip).width, probe(clip).height) == (320, 240)
     encode("160x120")
     assert (probe(clip).width, probe(clip).height) == (160, 120)
+
+
+def test_light_asd_takes_the_idle_cores_and_only_those(monkeypatch):
+    """A lone video gets every core for its costliest network; busy cores (another
+    video in the other worker) keep it at one thread, and torch's count comes back."""
+    import torch
+
+    from clips.segmentation import cpu
+
+    cores = cpu.usable_cores()
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        time.sleep(0.3)
+        assert cpu.threads_for_model() == 1  # every core busy
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+    assert cpu.threads_for_model(wanted=64) == cores  # a setting, never more than the cores
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 4)
+    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.1: 1.9)
+    assert cpu.threads_for_model() == 2
+    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.1: None)  # not Linux
+    assert cpu.threads_for_model() == 1
+    before = torch.get_num_threads()
+    with cpu.torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
