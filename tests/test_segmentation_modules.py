@@ -292,9 +292,9 @@ def test_light_asd_takes_the_idle_cores_and_only_those(monkeypatch):
             proc.wait()
     assert cpu.threads_for_model(wanted=64) == cores  # a setting, never more than the cores
     monkeypatch.setattr(cpu, "usable_cores", lambda: 4)
-    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.1: 1.9)
+    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.25: 1.9)
     assert cpu.threads_for_model() == 2
-    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.1: None)  # not Linux
+    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.25: None)  # not Linux
     assert cpu.threads_for_model() == 1
     before = torch.get_num_threads()
     with cpu.torch_threads(before + 1):

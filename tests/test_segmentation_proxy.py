@@ -125,21 +125,19 @@ def test_a_face_too_small_in_the_proxy_is_cropped_from_the_source(hd):
 def test_jump_cuts_of_the_same_person_need_no_identity_encoding(tmp_path, monkeypatch):
     """A looped clip (the head jumps back every 2 s) is one person: no cut, and the
     jumps cost no encoding unless looks are ignored (identity_look_similarity=1)."""
-    from face_recognition import api
-
+    from clips.segmentation import faces
     from tests.media.grid_composites import montage
 
     a = shared_media("clips", "grid_bbaf2n.mpg")
     comp = montage([a, a, a], [2.0, 2.0, 2.0], tmp_path / "aaa.mp4")
     calls = []
-    real = api.face_encoder
+    real = faces.face_encoder(faces._models())
 
-    class Counting:
-        def compute_face_descriptor(self, *args):
-            calls.append(args)
-            return real.compute_face_descriptor(*args)
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
 
-    monkeypatch.setattr(api, "face_encoder", Counting())
+    monkeypatch.setattr(faces, "face_encoder", lambda api: counting)
     counts = {}
     for similarity in (0.9, 1.0):
         calls.clear()

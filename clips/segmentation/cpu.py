@@ -36,7 +36,7 @@ def _cpu_times() -> tuple[int, int] | None:
     return fields[3] + fields[4], sum(fields[:8])
 
 
-def idle_cores(sample_s: float = 0.1) -> float | None:
+def idle_cores(sample_s: float = 0.25) -> float | None:
     """Cores' worth of idle CPU over the next `sample_s` seconds (None when unknown)."""
     before = _cpu_times()
     if before is None:
@@ -55,6 +55,7 @@ def threads_for_model(wanted: int = 0) -> int:
     cores = usable_cores()
     if wanted > 0:
         return min(wanted, cores)
+    # a quarter second: long enough that threads of the stage before, winding down, do not count
     idle = idle_cores()
     if idle is None:
         return 1

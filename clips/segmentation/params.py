@@ -48,13 +48,13 @@ class FaceParams:
     min_iou: float = 0.3              # box overlap that continues a track from one sample to the next
     match_distance: float = 0.55      # face-encoding distance that continues a track (gaps, fast motion)
     full_detect_every_s: float = 1.0  # whole-frame detection this often; in between only around known faces
-    encode_every_s: float = 10.0      # refresh a track's encoding at most this often (encodings cost ~70 ms)
+    encode_every_s: float = 10.0      # refresh a track's encoding at most this often
     identity_distance: float = 0.5    # tracks closer than this (mean encodings) are the same person
     person_distance: float = 0.55     # reference-photo match threshold for naming tracks
     # The only face on screen turning into someone else (encoding distance above this
     # between consecutive encodings) is a cut, even when the pixels barely change.
     identity_cut_distance: float = 0.6
-    # A lone face's encoding (~70 ms or more each) is compared where the picture jumps (a frame
+    # A lone face's encoding is compared where the picture jumps (a frame
     # differs this many times more than the frames of the 2 s before did), with each refresh,
     # at the track's end, and at least this often.
     identity_jump_ratio: float = 2.0
