@@ -389,7 +389,7 @@ def stage_speakers(video_id: int, params: SegmentationParams, report) -> None:
 
 def _proxy_if_wanted(video: Video, params: SegmentationParams, media_path: Path, model):
     """The proxy for a speaker model that reads pixels (Light-ASD); none for the others."""
-    if getattr(model, "name", "") == "light-asd":
+    if getattr(model, "reads_pixels", False):
         return proxies.reading(video, params, media_path)
     return contextlib.nullcontext()
 

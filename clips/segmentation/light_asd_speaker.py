@@ -160,6 +160,7 @@ class LightASDSpeaker(ActiveSpeakerModel):
     """Speaking probability of each face from Light-ASD (audio-visual, trained)."""
 
     name = "light-asd"
+    reads_pixels = True
 
     def __init__(self, params: SpeakerParams = SpeakerParams()):
         self.params = params

@@ -105,6 +105,7 @@ class ActiveSpeakerModel(ABC):
 
     name = "abstract"
     threshold = 0.5  # a face scoring below this in a window is not the one speaking
+    reads_pixels = False  # whether it decodes the video (then it reads the proxy, see clips/proxies.py)
 
     def prepare(self, tracks: list[FaceTrack], audio: AudioActivity, regions: list[tuple[float, float]]) -> None:
         """Called once before any decision with every track and the speech regions
