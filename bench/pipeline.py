@@ -13,7 +13,9 @@ length (e.g. --minutes 120 for the 2 h memory check). Runs the same pure
 stage functions the Celery workers run (clips.segmentation.*) with the
 default models (BlazeFace + dlib, silero-vad, Light-ASD), then the default
 teacher's prelabels on the crops, on this machine's CPU (or CUDA when
-present), with OMP_NUM_THREADS=1 unless set, as run.sh starts workers. Imports and network loads (once per worker process) are timed
+present), with OMP_NUM_THREADS=1 unless set, as run.sh starts workers (Light-ASD
+then takes the cores idle when it starts, see clips/segmentation/cpu.py; run two
+at once to see a busy machine). Imports and network loads (once per worker process) are timed
 apart as "startup"; "total" is the warm worker's sum of the stages.
 Per-stage figures on stderr, with CPU seconds (this process and its ffmpeg
 children) and the load average: wall time on shared cores varies with the
