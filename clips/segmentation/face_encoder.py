@@ -186,10 +186,10 @@ class TorchFaceEncoder:
 
 
 def _starts_block(ops: list, i: int) -> bool:
-    """Whether the convolution at `i` is the first of a residual block (the two before
-    it: the previous block's add and relu, or the stem's max pool)."""
+    """Whether the convolution at `i` is the first of a residual block (what comes before
+    it: the stem's max pool, or the previous block's add and relu)."""
     before = [op[0] for op in ops[max(0, i - 2):i]]
-    return before in (["add_prev", "relu"], ["relu", "max_pool"]) or before[-1:] == ["max_pool"]
+    return before[-1:] == ["max_pool"] or before == ["add_prev", "relu"]
 
 
 def _add(a, b):

@@ -11,9 +11,10 @@ scenes from the tracks' mean encodings.
 Cuts that pixel statistics miss (same background, similar framing): when
 the only face on screen becomes someone else, its track ends there and the
 time is reported as a cut (`find_faces(...).cuts`). An encoding costs ~8 ms
-(dlib's network on PyTorch, face_encoder.py; ~100 ms in dlib itself), so the lone face's identity is checked where a change can show: where
-the picture jumps, at the track's end, with every encoding refresh, and at
-least every `identity_check_every_s`; a change is then located by bisection.
+(dlib's network on PyTorch, face_encoder.py; ~100 ms in dlib itself), so the
+lone face's identity is checked where a change can show: where the picture
+jumps, at the track's end, with every encoding refresh, and at least every
+`identity_check_every_s`; a change is then located by bisection.
 """
 
 from __future__ import annotations
