@@ -291,10 +291,13 @@ def test_light_asd_takes_the_idle_cores_and_only_those(monkeypatch):
             proc.kill()
             proc.wait()
     assert cpu.threads_for_model(wanted=64) == cores  # a setting, never more than the cores
+    meter = cpu.CoreMeter()
+    sum(i * i for i in range(3_000_000))  # this process's own work counts as free
+    assert meter.free_cores() >= 0.8
     monkeypatch.setattr(cpu, "usable_cores", lambda: 4)
-    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.25: 1.9)
+    monkeypatch.setattr(cpu.CoreMeter, "free_cores", lambda self, min_s=0.25: 1.9)
     assert cpu.threads_for_model() == 2
-    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.25: None)  # not Linux
+    monkeypatch.setattr(cpu.CoreMeter, "free_cores", lambda self, min_s=0.25: None)  # not Linux
     assert cpu.threads_for_model() == 1
     before = torch.get_num_threads()
     with cpu.torch_threads(before + 1):

@@ -36,32 +36,43 @@ def _cpu_times() -> tuple[int, int] | None:
     return fields[3] + fields[4], sum(fields[:8])
 
 
-def idle_cores(sample_s: float = 0.25) -> float | None:
-    """Cores' worth of idle CPU over the next `sample_s` seconds (None when unknown)."""
-    before = _cpu_times()
-    if before is None:
-        return None
-    time.sleep(sample_s)
-    after = _cpu_times()
-    if after is None or after[1] <= before[1]:
-        return None
-    share = (after[0] - before[0]) / (after[1] - before[1])
-    return share * (os.cpu_count() or 1)
+class CoreMeter:
+    """Cores that other processes leave free, measured from its creation to the call of
+    `free_cores` (the caller works meanwhile: its own CPU time counts as free). Made at a
+    stage's start and read when its network is about to run, it costs no extra wait."""
+
+    def __init__(self):
+        self._start = _cpu_times()
+        self._own = time.process_time()
+        self._since = time.monotonic()
+
+    def free_cores(self, min_s: float = 0.25) -> float | None:
+        """None when unknown (not Linux). At least `min_s` seconds are measured: long
+        enough that threads of the stage before, winding down, hardly count."""
+        wait = min_s - (time.monotonic() - self._since)
+        if wait > 0:
+            time.sleep(wait)
+        end = _cpu_times()
+        if self._start is None or end is None or end[1] <= self._start[1]:
+            return None
+        elapsed = time.monotonic() - self._since
+        idle = (end[0] - self._start[0]) / (end[1] - self._start[1]) * (os.cpu_count() or 1)
+        return idle + (time.process_time() - self._own) / elapsed
 
 
-def threads_for_model(wanted: int = 0) -> int:
-    """`wanted` threads if > 0; else (auto) the cores idle now, at least 1, at most
-    the cores this process may run on. Another busy worker or ffmpeg keeps it at 1."""
+def threads_for_model(wanted: int = 0, meter: CoreMeter | None = None) -> int:
+    """`wanted` threads if > 0; else (auto) the cores free now (`meter` started
+    earlier, else a fresh one), at least 1, at most the cores this process may run
+    on. Another busy worker or ffmpeg keeps it at 1."""
     cores = usable_cores()
     if wanted > 0:
         return min(wanted, cores)
-    # a quarter second: long enough that threads of the stage before, winding down, do not count
-    idle = idle_cores()
-    if idle is None:
+    free = (meter or CoreMeter()).free_cores()
+    if free is None:
         return 1
     # +0.3: a core a little busy (the pipe feeding this stage) is still worth a thread
-    threads = max(1, min(cores, int(idle + 0.3)))
-    log.info("%.1f of %d cores idle: %d thread(s)", idle, cores, threads)
+    threads = max(1, min(cores, int(free + 0.3)))
+    log.info("%.1f of %d cores free: %d thread(s)", free, cores, threads)
     return threads
 
 

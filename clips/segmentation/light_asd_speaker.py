@@ -17,7 +17,7 @@ import numpy as np
 
 from .asd_inputs import VIDEO_FPS, box_path, crop_region, crop_square, face_crop, mfcc_100hz
 from .av import iter_frames, probe, proxy_region, proxy_scale, scaled_size
-from .cpu import threads_for_model, torch_threads
+from .cpu import CoreMeter, threads_for_model, torch_threads
 from .faces import FaceTrack
 from .params import SpeakerParams
 from .speakers import ActiveSpeakerModel, AudioActivity
@@ -54,6 +54,7 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
     are read from `proxy` (the video downscaled) when given."""
     import torch
 
+    free = CoreMeter()  # how busy the machine is, measured while the inputs are prepared
     wanted = {tr.index: wanted_frames(tr, regions) for tr in tracks if len(tr.boxes) >= 2}
     wanted = {k: v for k, v in wanted.items() if len(v)}
     if not wanted:
@@ -91,7 +92,7 @@ def score_tracks(video_path: str | Path, wav_path: str | Path, tracks: list[Face
         pending[k] = _Pending()
 
     last = max(int(v[-1]) for v in wanted.values())
-    with torch.inference_mode(), torch_threads(threads_for_model(params.asd_threads)):
+    with torch.inference_mode(), torch_threads(threads_for_model(params.asd_threads, free)):
         for i, (_t, gray) in enumerate(iter_frames(proxy or video_path, VIDEO_FPS, size, gray=True, crop=read)):
             for k, path in paths.items():
                 if i not in path:
