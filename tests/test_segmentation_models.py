@@ -61,6 +61,28 @@ def test_voice_activity_hears_espeak_speech(tmp_path, vad):
     assert all(s >= a - 0.4 and e <= b + 0.4 for s, e in regions)
 
 
+def test_silero_runs_stretches_of_a_long_file_side_by_side_with_the_same_speech(tmp_path):
+    """Lanes of the file batched through silero (one of them straddling a sentence) find
+    the same sentences as one pass from the start, frame for frame but for a rare one."""
+    from clips.segmentation.vad import silero_activity
+
+    sentences = [("Good evening and welcome to the news.", 1.0), ("The weather stays dry all week long.", 7.0),
+                 ("Markets closed higher on Friday.", 19.0), ("Thank you for joining us tonight.", 31.0)]
+    voice, truth = np.zeros(int(40 * RATE), np.float32), []
+    for text, lead in sentences:
+        part, span = speech_audio(text, lead, 40.0)
+        voice, truth = voice + part, truth + [span]
+    sf.write(tmp_path / "long.wav", voice, RATE, subtype="PCM_16")
+    one = silero_activity(tmp_path / "long.wav", lanes=1)
+    side_by_side = silero_activity(tmp_path / "long.wav")  # 5 lanes of 8 s: a lane starts at 8 s, mid-sentence
+    assert (one.speech == side_by_side.speech).mean() >= 0.99
+    assert np.array_equal(one.energy_db, side_by_side.energy_db)
+    regions = speech_regions(voice_activity(tmp_path / "long.wav", SpeakerParams(vad="silero")))
+    for a, b in truth:
+        assert any(s <= a + 0.2 and e >= b - 0.2 for s, e in regions), (a, b, regions)
+    assert all(any(s >= a - 0.4 and e <= b + 0.4 for a, b in truth) for s, e in regions)
+
+
 def test_silero_ignores_a_steady_tone_and_noise_that_webrtc_takes_for_speech(tmp_path):
     rng = np.random.default_rng(0)
     hum = np.concatenate([_tone(2.0, 440.0), _tone(1.0, 220.0) + _tone(1.0, 330.0),
