@@ -274,7 +274,7 @@ def test_a_file_replaced_in_place_is_probed_again(tmp_path):
     assert (probe(clip).width, probe(clip).height) == (160, 120)
 
 
-def test_light_asd_takes_the_idle_cores_and_only_those(monkeypatch):
+def test_light_asd_takes_the_idle_cores_and_only_those(monkeypatch, tmp_path):
     """A lone video gets every core for its costliest network; busy cores (another
     video in the other worker) keep it at one thread, and torch's count comes back."""
     import torch
@@ -299,6 +299,15 @@ def test_light_asd_takes_the_idle_cores_and_only_those(monkeypatch):
     assert cpu.threads_for_model() == 2
     monkeypatch.setattr(cpu.CoreMeter, "free_cores", lambda self, min_s=0.25: None)  # not Linux
     assert cpu.threads_for_model() == 1
+    # a container allowed 2 cores of a bigger host (cgroup v2, then v1; "max": no limit)
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "cpu.max").write_text("200000 100000\n")
+    (tmp_path / "v1" / "cpu").mkdir(parents=True)
+    (tmp_path / "v1" / "cpu" / "cpu.cfs_quota_us").write_text("150000\n")
+    (tmp_path / "v1" / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu.cpu_quota(tmp_path / "v2") == 2.0 and cpu.cpu_quota(tmp_path / "v1") == 1.5
+    (tmp_path / "v2" / "cpu.max").write_text("max 100000\n")
+    assert cpu.cpu_quota(tmp_path / "v2") is None and cpu.cpu_quota(tmp_path / "none") is None
     before = torch.get_num_threads()
     with cpu.torch_threads(before + 1):
         assert torch.get_num_threads() == before + 1

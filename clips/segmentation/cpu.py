@@ -13,15 +13,39 @@ import logging
 import os
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
 def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, and a container's CPU quota
+    (a container sees every core of its host in /proc while allowed a few of them)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cpu_quota()
+    return max(1, min(cores, int(quota))) if quota else cores
+
+
+def cpu_quota(root: str | Path = "/sys/fs/cgroup") -> float | None:
+    """Cores' worth of CPU time the cgroup allows (None: no limit or unknown); cgroup v2
+    (cpu.max: "200000 100000") or v1 (cpu/cpu.cfs_quota_us and cpu.cfs_period_us)."""
+    root = Path(root)
+    try:
+        quota, _, period = (root / "cpu.max").read_text().strip().partition(" ")
+    except OSError:
+        try:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        value, per = float(quota), float(period)
+    except ValueError:  # "max": no limit
+        return None
+    return value / per if value > 0 and per > 0 else None
 
 
 def _cpu_times() -> tuple[int, int] | None:
