@@ -90,8 +90,8 @@ class SpeakerParams:
     # Light-ASD's visual encoder in "bfloat16" (~2.5x faster on CPUs with AMX / AVX-512 BF16;
     # probabilities within ~0.01 of float32), "float32", or "auto" (bfloat16 where native).
     asd_precision: str = "auto"
-    # Light-ASD's torch threads; 0 = the cores idle when it starts (all of them for a lone video,
-    # one while another worker or video keeps the rest busy).
+    # Light-ASD's torch threads; 0 = the cores other processes leave free while its inputs are
+    # prepared (all of them for a lone video, one while another worker keeps the rest busy).
     asd_threads: int = 0
     mouth_ref: float = 0.02           # lip-opening std (/ eye distance) above jitter that counts as moving
     min_energy_db: float = -50.0      # regions quieter than this (dBFS RMS) are not speech

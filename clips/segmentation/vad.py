@@ -27,14 +27,20 @@ class FrameActivity:
     energy_db: np.ndarray   # RMS dBFS per frame
 
 
-def _rms_db(frame: np.ndarray) -> float:
-    rms = np.sqrt(np.mean(frame.astype(np.float64) ** 2)) / 32768.0
-    return 20 * np.log10(max(rms, 1e-5))
+def _rms_db(frames: np.ndarray) -> np.ndarray:
+    """RMS dBFS of int16 samples along the last axis (one frame, or a row per frame)."""
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=-1)) / 32768.0
+    return 20 * np.log10(np.maximum(rms, 1e-5))
+
+
+def _mono(block: np.ndarray) -> np.ndarray:
+    """int16 mono samples of a (samples, channels) int16 block."""
+    return block.mean(axis=1).astype(np.int16) if block.shape[1] > 1 else block[:, 0]
 
 
 def _mono_blocks(wav_path, blocksize: int):
     for block in sf.blocks(str(wav_path), blocksize=blocksize, dtype="int16", always_2d=True, fill_value=None):
-        yield block.mean(axis=1).astype(np.int16) if block.shape[1] > 1 else block[:, 0]
+        yield _mono(block)
 
 
 def silero_weights() -> Path:
@@ -128,9 +134,7 @@ def _read_steps(audio: sf.SoundFile, first: int, last: int) -> np.ndarray:
     if last <= first:
         return np.zeros(0, np.float32)
     audio.seek(first * SILERO_CHUNK)
-    data = audio.read((last - first) * SILERO_CHUNK, dtype="int16", always_2d=True)
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    return mono.astype(np.float32) / 32768.0
+    return _mono(audio.read((last - first) * SILERO_CHUNK, dtype="int16", always_2d=True)).astype(np.float32) / 32768.0
 
 
 def _chunk_energy_db(wav_path) -> np.ndarray:
@@ -138,9 +142,7 @@ def _chunk_energy_db(wav_path) -> np.ndarray:
     out = []
     for mono in _mono_blocks(wav_path, SILERO_CHUNK * 2000):
         n = len(mono) // SILERO_CHUNK
-        frames = mono[:n * SILERO_CHUNK].astype(np.float64).reshape(n, SILERO_CHUNK)
-        rms = np.sqrt(np.mean(frames ** 2, axis=1)) / 32768.0
-        out.append(20 * np.log10(np.maximum(rms, 1e-5)))
+        out.append(_rms_db(mono[:n * SILERO_CHUNK].reshape(n, SILERO_CHUNK)))
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -156,6 +158,6 @@ def webrtc_activity(wav_path, aggressiveness: int = 2, frame_ms: int = 30) -> Fr
     for mono in _mono_blocks(wav_path, n * 2000):
         for k in range(0, len(mono) - n + 1, n):
             frame = mono[k:k + n]
-            energy.append(_rms_db(frame))
+            energy.append(float(_rms_db(frame)))
             speech.append(vad.is_speech(frame.tobytes(), rate))
     return FrameActivity(n / rate, np.array(speech, bool), np.array(energy, float))
